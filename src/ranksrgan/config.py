@@ -1,0 +1,56 @@
+"""Configuration validation with one-line errors naming the key and the file.
+
+Used by ``workflow/rules/common.smk`` at DAG load. The schema (JSON Schema draft 7, YAML)
+lives in ``workflow/schemas/config.schema.yaml``; every object sets
+``additionalProperties: false`` so that a typo is an error rather than a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ranksrgan.errors import RankSRGANError
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            parts.append(extra[0])
+            return ".".join(parts) + " (unknown key)"
+    if error.validator == "required":
+        missing = [r for r in error.validator_value if r not in error.instance]
+        if missing:
+            parts.append(missing[0])
+            return ".".join(parts) + " (missing key)"
+    return ".".join(parts) or "<top level>"
+
+
+def validate_config(config: dict[str, Any], schema_path: str | os.PathLike, source: str) -> None:
+    """Validate ``config`` against the YAML schema; raise one line naming key and ``source``."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e)))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        message = err.message if len(err.message) < 200 else err.message[:200] + "..."
+        raise RankSRGANError(f"{source}: config key '{_key_path(err)}': {message}")
+
+
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    p = Path(path)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: config file not found")
+    try:
+        config = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RankSRGANError(f"{p}: invalid YAML ({exc})") from None
+    validate_config(config, schema_path, str(p))
+    return config

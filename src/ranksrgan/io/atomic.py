@@ -1,0 +1,59 @@
+"""Atomic file writes: write to a temporary sibling, fsync, then ``os.replace``.
+
+An interrupted run therefore leaves either the old file or the new one, never a torn file,
+and Snakemake/DVC never see a half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary name keeps the final suffix (``suffix`` overrides it) so that writers that
+    pick a format from the extension (PNG, Parquet) still work.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=(suffix if suffix is not None else final.suffix) + ".tmp",
+        dir=final.parent,
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_parquet_atomic(df: Any, path: str | os.PathLike) -> None:
+    """Write a pandas DataFrame to Parquet atomically (pyarrow engine, no index)."""
+    with atomic_path(path, suffix=".parquet") as tmp:
+        df.to_parquet(tmp, engine="pyarrow", index=False)
+
+
+def save_torch_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically (checkpoints, exported weights)."""
+    import torch
+
+    with atomic_path(path, suffix=".pth") as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,33 @@
+# Config validation, paths and input functions shared by every stage's rules.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+
+from ranksrgan.config import validate_config  # noqa: E402
+
+
+def _config_source():
+    files = [str(f) for f in getattr(workflow, "configfiles", []) or []]
+    return files[-1] if files else "config/config.yaml"
+
+
+validate_config(
+    config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", _config_source()
+)
+
+RESULTS = config["results_dir"]
+CACHE = config["cache_dir"]
+LOGS = f"{RESULTS}/logs"
+ENV = "../envs/ranksrgan.yaml"
+
+
+def dataset_archive(wildcards):
+    """Path of the downloaded archive a dataset is extracted from."""
+    archive = config["datasets"][wildcards.dataset]["archive"]
+    return f"{CACHE}/archives/{archive}.{config['archives'][archive]['type']}"
+
+
+def data_manifest(dataset):
+    """The data stage's manifest of one dataset (HR and LR paths per image)."""
+    return f"{RESULTS}/data/{dataset}/manifest.parquet"

@@ -1,0 +1,5 @@
+# score stage (rules added by its issue).
+
+
+def score_targets():
+    return []
