@@ -31,3 +31,23 @@ def dataset_archive(wildcards):
 def data_manifest(dataset):
     """The data stage's manifest of one dataset (HR and LR paths per image)."""
     return f"{RESULTS}/data/{dataset}/manifest.parquet"
+
+
+def n_shards(dataset, shard_size):
+    """Number of shards of a dataset, known from its expected image count in the config."""
+    return -(-config["datasets"][dataset]["images"] // shard_size)
+
+
+def sr_manifest(method, dataset):
+    """The sr stage's gathered manifest of one method on one dataset."""
+    return f"{RESULTS}/sr/{method}/{dataset}/manifest.parquet"
+
+
+def train_generator(preset):
+    """Exported generator weights (authors' key layout) of a training preset."""
+    return f"{RESULTS}/train/{preset}/G.pth"
+
+
+def gpu_count(wildcards=None):
+    """`resources: gpu=` value: 0 on a CPU-only config, else 1 (one GPU job at a time)."""
+    return 0 if config["device"] == "cpu" else 1
