@@ -5,12 +5,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from ranksrgan.config import validate_config  # noqa: E402
+from snakemake.exceptions import WorkflowError  # noqa: E402
 
 
 def _config_source():
     files = [str(f) for f in getattr(workflow, "configfiles", []) or []]
     return files[-1] if files else "config/config.yaml"
 
+
+if not config:
+    raise WorkflowError(
+        "no config given: add --configfile config/config.yaml (paper) or config/demo.yaml (demo)"
+    )
 
 validate_config(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", _config_source()
