@@ -41,6 +41,23 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike, sour
         err = jsonschema.exceptions.best_match(errors)
         message = err.message if len(err.message) < 200 else err.message[:200] + "..."
         raise RankSRGANError(f"{source}: config key '{_key_path(err)}': {message}")
+    _check_references(config, source)
+
+
+def _check_references(config: dict[str, Any], source: str) -> None:
+    """Names that must refer to entries elsewhere in the config (the schema cannot say so)."""
+    archives = config.get("archives", {})
+    datasets = config.get("datasets", {})
+    refs = [(f"datasets.{name}.archive", spec.get("archive"), archives, "archive")
+            for name, spec in datasets.items()]
+    refs += [(f"data.datasets[{i}]", name, datasets, "dataset")
+             for i, name in enumerate(config.get("data", {}).get("datasets", []))]
+    for key, value, known, kind in refs:
+        if value not in known:
+            raise RankSRGANError(
+                f"{source}: config key '{key}': unknown {kind} '{value}' "
+                f"(known: {', '.join(sorted(known))})"
+            )
 
 
 def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:

@@ -1,5 +1,56 @@
 # Data stage: download + verify archives, extract image sets, mod-crop, x4 MATLAB bicubic LR.
+# Rules only translate config into explicit `ranksrgan data ...` arguments (data_common.smk).
 
 
-def data_targets():
-    return [data_manifest(d) for d in config["data"]["datasets"]]
+include: "data_common.smk"
+
+
+rule download_archive:
+    input:
+        archive_local_sources,
+    output:
+        f"{CACHE}/archives/{{archive_file}}",
+    log:
+        f"{LOGS}/data/download/{{archive_file}}.log",
+    wildcard_constraints:
+        archive_file="|".join(re.escape(f) for f in ARCHIVE_FILES),
+    conda:
+        ENV
+    params:
+        args=download_args,
+    shell:
+        "ranksrgan data download {params.args} --out {output} > {log} 2>&1"
+
+
+rule prepare_dataset:
+    input:
+        dataset_archive,
+    output:
+        data_manifest("{dataset}"),
+    log:
+        f"{LOGS}/data/prepare/{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(re.escape(d) for d in config["datasets"]),
+    conda:
+        ENV
+    params:
+        args=prepare_args,
+        out_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}",
+    shell:
+        "ranksrgan data prepare --dataset {wildcards.dataset} --archive {input}"
+        " --out-dir {params.out_dir} --manifest {output} {params.args} > {log} 2>&1"
+
+
+if "demo_source" in config:
+
+    rule demo_source:
+        output:
+            config["demo_source"]["output"],
+        log:
+            f"{LOGS}/data/demo_source.log",
+        conda:
+            ENV
+        params:
+            args=demo_source_args(),
+        shell:
+            "ranksrgan data demo-source {params.args} --out {output} > {log} 2>&1"

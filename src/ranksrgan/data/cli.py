@@ -1,0 +1,98 @@
+"""``ranksrgan data download|prepare|demo-source``: thin wrappers with explicit arguments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ranksrgan.errors import RankSRGANError
+
+log = logging.getLogger(__name__)
+
+
+def _sha256_arg(value: str) -> str | None:
+    if value.lower() in ("none", "null", ""):
+        return None
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(f"not a lower-case hex sha256: {value!r}")
+    return value
+
+
+def _split_arg(value: str) -> tuple[str, list[str]]:
+    name, sep, photos = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected SPLIT=photo1,photo2,...; got {value!r}")
+    return name, [p for p in photos.split(",") if p]
+
+
+def _download(args: argparse.Namespace) -> int:
+    from ranksrgan.data.download import download_archive
+
+    download_archive(
+        args.url, args.out, sha256=args.sha256, lock_path=args.lock, retries=args.retries,
+        backoff_s=args.backoff_s, timeout_s=args.timeout_s,
+    )
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from ranksrgan.data.prepare import prepare_dataset
+    from ranksrgan.io import ImagePolicy
+
+    df = prepare_dataset(
+        args.dataset, args.archive, args.type, args.member, args.images, args.out_dir,
+        args.manifest, scale=args.scale,
+        policy=ImagePolicy(alpha=args.alpha, min_size=args.min_size),
+    )
+    log.info("%s: manifest %s with %d images", args.dataset, args.manifest, len(df))
+    return 0
+
+
+def _demo_source(args: argparse.Namespace) -> int:
+    from ranksrgan.data.demo import build_demo_archive
+
+    splits = dict(args.split)
+    if len(splits) != len(args.split):
+        raise RankSRGANError("demo-source: a --split name is given twice")
+    out = build_demo_archive(splits, args.out, max_side=args.max_side, min_side=args.min_side)
+    log.info("demo archive written: %s", out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` subcommand and its own subcommands."""
+    p = subparsers.add_parser("data", help="download, verify, extract and prepare image sets")
+    sub = p.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser("download", help="download an archive (mirrors, resume, sha256)")
+    d.add_argument("--url", action="append", required=True,
+                   help="http(s):// or file: URL; repeat for mirrors, tried in order")
+    d.add_argument("--out", required=True, help="destination, e.g. CACHE/archives/NAME.zip")
+    d.add_argument("--sha256", type=_sha256_arg, default=None,
+                   help="expected hash; 'none' = use/record the lock file entry")
+    d.add_argument("--lock", default=None, help="sha256 lock file (default: beside --out)")
+    d.add_argument("--retries", type=int, default=5)
+    d.add_argument("--backoff-s", type=float, default=2.0)
+    d.add_argument("--timeout-s", type=float, default=60.0)
+    d.set_defaults(func=_download)
+
+    r = sub.add_parser("prepare", help="HR (mod-cropped) + LR PNGs and a manifest for a dataset")
+    r.add_argument("--dataset", required=True)
+    r.add_argument("--archive", required=True)
+    r.add_argument("--type", required=True, choices=["zip", "tar", "tar.gz", "tgz"])
+    r.add_argument("--member", action="append", required=True, help="glob; repeatable")
+    r.add_argument("--images", type=int, required=True, help="expected image count")
+    r.add_argument("--out-dir", required=True, help="dataset folder (HR/, LR_x4/)")
+    r.add_argument("--manifest", required=True)
+    r.add_argument("--scale", type=int, default=4)
+    r.add_argument("--alpha", choices=["error", "drop", "white"], default="error")
+    r.add_argument("--min-size", type=int, default=1)
+    r.set_defaults(func=_prepare)
+
+    s = sub.add_parser("demo-source", help="build the demo archive from scikit-image photos")
+    s.add_argument("--out", required=True)
+    s.add_argument("--split", type=_split_arg, action="append", required=True,
+                   help="SPLIT=photo1,photo2 (scikit-image data file stems); repeatable")
+    s.add_argument("--max-side", type=int, default=512)
+    s.add_argument("--min-side", type=int, default=256)
+    s.set_defaults(func=_demo_source)

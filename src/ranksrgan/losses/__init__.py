@@ -1,0 +1,16 @@
+"""Loss registry: ``build_loss(name, **options)`` returns an ``nn.Module``.
+
+Every loss returns its *unweighted* value; the training engine multiplies by the weight from
+the config, so one place (the preset) owns every weight.
+
+Registered names: ``l1``, ``l2`` (alias ``mse``), ``perceptual``, ``gan`` (vanilla, ragan,
+lsgan), ``rank_content``.
+"""
+
+from __future__ import annotations
+
+# Import for the side effect of registering each loss.
+from ranksrgan.losses import gan, perceptual, pixel, rank_content  # noqa: F401
+from ranksrgan.losses.registry import LOSSES, build_loss, register_loss
+
+__all__ = ["LOSSES", "build_loss", "register_loss"]

@@ -1,0 +1,169 @@
+"""NIQE (Mittal et al. 2013), batched, following the MATLAB release the PIRM-SR code runs.
+
+MATLAB semantics kept on purpose (they decide ties and degenerate blocks):
+- blocks are ``blkproc`` tiles without overlap; the image is cropped to whole blocks;
+- the pairwise products use ``circshift`` inside each block (wrap-around);
+- the AGGD shape is ``gam(argmin((r_gam - rhatnorm).^2))``, first index on ties, index 1
+  when ``rhatnorm`` is NaN (a block with no negative or no positive coefficient);
+- ``nanmean`` per feature, ``nancov`` over complete rows; a single block makes ``nancov``
+  treat the row as a vector (the variance of its 36 values), as MATLAB does;
+- the second scale is MATLAB ``imresize(im, 0.5)`` of the double image (no rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy.special import gamma as gamma_fn
+
+from ranksrgan.metrics.resize import imresize_double
+
+BLOCK = 96
+_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+@lru_cache(maxsize=1)
+def _tables_np() -> tuple[np.ndarray, ...]:
+    gam = 0.2 + 0.001 * np.arange(9801, dtype=np.float64)  # MATLAB 0.2:0.001:10
+    r_gam = gamma_fn(2.0 / gam) ** 2 / (gamma_fn(1.0 / gam) * gamma_fn(3.0 / gam))
+    beta_factor = np.sqrt(gamma_fn(1.0 / gam) / gamma_fn(3.0 / gam))
+    mean_factor = gamma_fn(2.0 / gam) / gamma_fn(1.0 / gam)
+    if not np.all(np.diff(r_gam) > 0):  # the nearest-entry search below relies on it
+        raise AssertionError("r_gam table is not increasing")
+    return gam, r_gam, beta_factor, mean_factor
+
+
+_TABLE_CACHE: dict = {}
+
+
+def _tables(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    key = (str(device), dtype)
+    if key not in _TABLE_CACHE:
+        _TABLE_CACHE[key] = tuple(torch.as_tensor(t, dtype=dtype, device=device) for t in _tables_np())
+    return _TABLE_CACHE[key]
+
+
+def _gaussian_1d(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # fspecial('gaussian', 7, 7/6) is the outer product of this normalised 1-D kernel.
+    x = np.arange(-3, 4, dtype=np.float64)
+    g = np.exp(-(x**2) / (2 * (7.0 / 6.0) ** 2))
+    return torch.as_tensor(g / g.sum(), dtype=dtype, device=device)
+
+
+def _filter_replicate(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """imfilter(x, g g', 'replicate') on ... x H x W, as two 1-D passes."""
+    r = g.numel() // 2
+    h, w = x.shape[-2:]
+    xp = torch.nn.functional.pad(x.unsqueeze(1) if x.ndim == 3 else x, (r, r, r, r), mode="replicate")
+    xp = xp.squeeze(1) if x.ndim == 3 else xp
+    rows = sum(g[k] * xp[..., k : k + h, :] for k in range(g.numel()))
+    return sum(g[k] * rows[..., :, k : k + w] for k in range(g.numel()))
+
+
+def _normalize(im: torch.Tensor) -> torch.Tensor:
+    g = _gaussian_1d(im.device, im.dtype)
+    both = _filter_replicate(torch.stack([im, im * im], dim=1), g)
+    mu, mu2 = both[:, 0], both[:, 1]
+    sigma = torch.sqrt((mu2 - mu * mu).abs())
+    return (im - mu) / (sigma + 1.0)
+
+
+def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """MATLAB ``estimateaggdparam`` over the last dimension: (alpha, betal, betar, mean_factor)."""
+    gam, r_gam, beta_factor, mean_factor = _tables(v.device, v.dtype)
+    v2 = v * v
+    neg, pos = v < 0, v > 0
+    left = torch.sqrt((v2 * neg).sum(-1) / neg.sum(-1))  # 0/0 = NaN like mean([]) in MATLAB
+    right = torch.sqrt((v2 * pos).sum(-1) / pos.sum(-1))
+    gammahat = left / right
+    rhat = v.abs().mean(-1) ** 2 / v2.mean(-1)
+    rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
+    # Nearest table entry by bisection (r_gam increases), first index on ties, as min().
+    hi = torch.searchsorted(r_gam, rhatnorm.nan_to_num(nan=-1.0).contiguous()).clamp(1, len(r_gam) - 1)
+    lo = hi - 1
+    d_lo = (r_gam[lo] - rhatnorm) ** 2
+    d_hi = (r_gam[hi] - rhatnorm) ** 2
+    idx = torch.where(d_hi < d_lo, hi, lo)
+    idx = torch.where(torch.isnan(rhatnorm), torch.zeros_like(idx), idx)
+    return gam[idx], left * beta_factor[idx], right * beta_factor[idx], mean_factor[idx]
+
+
+def _blocks(x: torch.Tensor, bs: int) -> torch.Tensor:
+    n, h, w = x.shape
+    nbh, nbw = h // bs, w // bs
+    return x.reshape(n, nbh, bs, nbw, bs).permute(0, 3, 1, 2, 4).reshape(n, nbh * nbw, bs, bs)
+
+
+def block_features(structdis: torch.Tensor, bs: int) -> torch.Tensor:
+    """The 18 NIQE features of every bs x bs block: N x B x 18."""
+    blk = _blocks(structdis, bs)
+    n, b = blk.shape[:2]
+    pairs = [blk] + [blk * torch.roll(blk, s, dims=(-2, -1)) for s in _SHIFTS]
+    v = torch.stack(pairs, dim=2).reshape(n, b, 5, bs * bs)
+    alpha, bl, br, mf = aggd_fit(v)
+    feats = [alpha[..., 0], (bl[..., 0] + br[..., 0]) / 2]
+    for k in range(1, 5):
+        feats += [alpha[..., k], (br[..., k] - bl[..., k]) * mf[..., k], bl[..., k], br[..., k]]
+    return torch.stack(feats, dim=-1)
+
+
+def _nancov_mean(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MATLAB nanmean (per column) and nancov (complete rows) of N x B x F features."""
+    n, b, f = feat.shape
+    valid = ~torch.isnan(feat)
+    mu = torch.where(valid, feat, 0).sum(1) / valid.sum(1)
+    covs = []
+    for i in range(n):
+        x = feat[i]
+        if b == 1:  # nancov of a vector: the variance of its non-NaN values, a scalar
+            vals = x[0][valid[i, 0]]
+            var = vals.var(unbiased=True) if vals.numel() > 1 else vals.new_tensor(float("nan"))
+            covs.append(var.expand(f, f))
+            continue
+        rows = x[valid[i].all(1)]
+        if rows.shape[0] < 2:
+            covs.append(x.new_full((f, f), float("nan")))
+            continue
+        c = rows - rows.mean(0, keepdim=True)
+        covs.append(c.T @ c / (rows.shape[0] - 1))
+    return mu, torch.stack(covs)
+
+
+def niqe_luma(
+    img: torch.Tensor, mu_pris: torch.Tensor, cov_pris: torch.Tensor, block: int = BLOCK
+) -> torch.Tensor:
+    """NIQE of a batch of luma images N x H x W on the [0, 255] scale (float64 advised).
+
+    Images must be at least ``block`` pixels in both dimensions (one whole block).
+    """
+    n, h, w = img.shape
+    nbh, nbw = h // block, w // block
+    if nbh < 1 or nbw < 1:
+        raise ValueError(f"NIQE needs at least {block}x{block} pixels, got {h}x{w}")
+    im = img[:, : nbh * block, : nbw * block]
+    feats = []
+    for scale in (1, 2):
+        feats.append(block_features(_normalize(im), block // scale))
+        if scale == 1:
+            im = imresize_double(im, 0.5)
+    feat = torch.cat(feats, dim=-1)
+    mu, cov = _nancov_mean(feat)
+    mu_p = mu_pris.to(feat)
+    cov_p = cov_pris.to(feat)
+    inv = torch.linalg.pinv((cov_p + cov) / 2)
+    d = (mu_p - mu).unsqueeze(1)
+    q = (d @ inv @ d.transpose(1, 2)).reshape(n)
+    return torch.sqrt(q)
+
+
+def min_size(block: int = BLOCK) -> int:
+    """Smallest image side NIQE accepts (after shaving)."""
+    return block
+
+
+def n_blocks(h: int, w: int, block: int = BLOCK) -> int:
+    """Number of scale-1 blocks of an h x w image."""
+    return math.floor(h / block) * math.floor(w / block)

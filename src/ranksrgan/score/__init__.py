@@ -1,0 +1,1 @@
+"""Score stage: NIQE, Ma, PI, PSNR and SSIM of every image of a dataset x method, sharded."""

@@ -1,0 +1,103 @@
+"""``ranksrgan score``: score images, gather shards, fetch or build the NRQM model file."""
+
+from __future__ import annotations
+
+import argparse
+
+from ranksrgan.errors import RankSRGANError
+
+
+def _metric_options(name: str, args: argparse.Namespace) -> dict:
+    opts = {"colour": args.colour, "shave": args.shave, "quantize": not args.no_quantize}
+    if name in ("ma", "nrqm", "pi"):
+        if not args.nrqm_model:
+            raise RankSRGANError(f"metric {name} needs --nrqm-model (path of NRQM_model.mat)")
+        opts["model_path"] = args.nrqm_model
+    return opts
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ranksrgan.io import ImagePolicy
+    from ranksrgan.metrics import OWN_METRICS, create_metric
+    from ranksrgan.score.shard import score_shard, shard_items
+
+    if (args.shard is None) != (args.shard_size is None):
+        raise RankSRGANError("--shard and --shard-size go together")
+    items = shard_items(args.data_manifest, args.sr_manifest, args.method, args.shard,
+                        args.shard_size or 1)
+    metrics = [
+        create_metric(n, args.device, **(_metric_options(n, args) if n in OWN_METRICS or n == "nrqm" else {}))
+        for n in args.metrics
+    ]
+    policy = ImagePolicy(alpha=args.alpha, min_size=1)
+    df = score_shard(args.dataset, args.method, items, metrics, args.out, policy)
+    n_err = int((df["error"] != "").sum())
+    print(f"{args.out}: {df['image'].nunique()} images x {len(metrics)} metrics, {n_err} error rows")
+    return 0
+
+
+def _gather(args: argparse.Namespace) -> int:
+    from ranksrgan.score.gather import gather
+
+    df = gather(args.shards, args.out)
+    print(f"{args.out}: {len(df)} rows")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from ranksrgan.metrics.models import ensure_model_file, load_nrqm
+
+    p = ensure_model_file(args.path, args.url, args.sha256)
+    model = load_nrqm(p)
+    if model.synthetic:
+        raise RankSRGANError(f"{p}: is a SYNTHETIC stand-in ({model.note}); set metric_models.nrqm.synthetic: true to use it")
+    print(f"{p}: NRQM model ok (sha256 {model.sha256})")
+    return 0
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    from ranksrgan.metrics.synthetic import write_synthetic_nrqm
+
+    write_synthetic_nrqm(args.out, seed=args.seed, n_trees=args.trees)
+    print(f"{args.out}: SYNTHETIC NRQM stand-in written (seed {args.seed}, {args.trees} trees)")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``score`` subcommand and its sub-subcommands."""
+    p = subparsers.add_parser("score", help="perceptual and fidelity scores of SR outputs")
+    sub = p.add_subparsers(dest="score_cmd", metavar="CMD", required=True)
+
+    r = sub.add_parser("run", help="score a dataset x method (one shard, or all images)")
+    r.add_argument("--dataset", required=True)
+    r.add_argument("--method", required=True, help="SR method, or HR for the HR images")
+    r.add_argument("--data-manifest", required=True, help="R/data/{dataset}/manifest.parquet")
+    r.add_argument("--sr-manifest", help="R/sr/{method}/{dataset}/manifest.parquet (not for HR)")
+    r.add_argument("--shard", type=int, help="0-based shard index (default: all images)")
+    r.add_argument("--shard-size", type=int)
+    r.add_argument("--metrics", nargs="+", default=["niqe", "ma", "pi", "psnr", "ssim"])
+    r.add_argument("--colour", choices=["y", "gray"], default="y")
+    r.add_argument("--shave", type=int, default=4)
+    r.add_argument("--no-quantize", action="store_true", help="skip MATLAB's uint8 rounding of Y")
+    r.add_argument("--nrqm-model", help="NRQM_model.mat for ma/pi")
+    r.add_argument("--alpha", choices=["error", "drop", "white"], default="error")
+    r.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=_run)
+
+    g = sub.add_parser("gather", help="join shard files")
+    g.add_argument("--out", required=True)
+    g.add_argument("shards", nargs="+")
+    g.set_defaults(func=_gather)
+
+    f = sub.add_parser("nrqm-model", help="fetch/verify the real NRQM model file")
+    f.add_argument("--path", required=True)
+    f.add_argument("--url")
+    f.add_argument("--sha256")
+    f.set_defaults(func=_fetch)
+
+    s = sub.add_parser("synthetic-nrqm", help="write a SYNTHETIC NRQM stand-in (tests/demo only)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trees", type=int, default=2000)
+    s.set_defaults(func=_synthetic)

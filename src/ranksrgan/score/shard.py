@@ -1,0 +1,172 @@
+"""Score one shard of a dataset x method into long-format Parquet (one row per image x metric).
+
+A bad image (corrupt, too small for a metric, transparent under the image policy) becomes a
+row with ``value = NaN`` and the reason in ``error``; a metric that returns NaN without an
+exception is recorded the same way, so no NaN is ever silent. Progress is saved to a partial
+file after each image, so an interrupted shard resumes where it stopped; the final file is
+written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import ImagePolicy, read_image, write_parquet_atomic
+from ranksrgan.metrics import Metric
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [
+    "dataset", "method", "image", "metric", "value", "height", "width", "colour", "shave",
+    "protocol", "params_hash", "stand_in", "error",
+]
+HR = "HR"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to score and its HR reference."""
+
+    image: str
+    path: str
+    hr_path: str
+
+
+def shard_items(
+    data_manifest: str | Path, sr_manifest: str | Path | None, method: str,
+    shard: int | None, shard_size: int,
+) -> list[Item]:
+    """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
+    data = _read_manifest(data_manifest, ("image", "hr_path"))
+    data = data.sort_values("image").reset_index(drop=True)
+    if method == HR:
+        paths = dict(zip(data["image"], data["hr_path"], strict=True))
+    else:
+        if sr_manifest is None:
+            raise RankSRGANError(f"method {method}: an sr manifest is required (only HR has none)")
+        sr = _read_manifest(sr_manifest, ("image", "path"))
+        paths = dict(zip(sr["image"], sr["path"], strict=True))
+        missing = sorted(set(data["image"]) - set(paths))
+        if missing:
+            raise RankSRGANError(f"{sr_manifest}: no {method} output for image {missing[0]}")
+    rows = data if shard is None else data.iloc[shard * shard_size : (shard + 1) * shard_size]
+    if shard is not None and rows.empty and shard > 0:
+        raise RankSRGANError(f"{data_manifest}: shard {shard} is empty ({len(data)} images)")
+    return [Item(r.image, str(paths[r.image]), str(r.hr_path)) for r in rows.itertuples()]
+
+
+def _read_manifest(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: manifest not found")
+    try:
+        df = pd.read_parquet(p)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise RankSRGANError(f"{p}: unreadable manifest ({exc})") from None
+    for c in columns:
+        if c not in df.columns:
+            raise RankSRGANError(f"{p}: manifest lacks column '{c}'")
+    return df
+
+
+def _to_tensor(img) -> torch.Tensor:
+    return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].to(torch.float64) / 255.0
+
+
+def _row(dataset, method, item, metric: Metric, value, h, w, error) -> dict:
+    return {
+        "dataset": dataset, "method": method, "image": item.image, "metric": metric.name,
+        "value": float(value), "height": h, "width": w,
+        "colour": str(metric.params.get("colour", "")), "shave": int(metric.params.get("shave", -1)),
+        "protocol": json.dumps(metric.params, sort_keys=True, default=str),
+        "params_hash": metric.params_hash, "stand_in": metric.stand_in, "error": error,
+    }
+
+
+def score_item(dataset: str, method: str, item: Item, metrics: Sequence[Metric],
+               policy: ImagePolicy) -> list[dict]:
+    """Rows of one image for every metric; failures become rows with the error text."""
+    try:
+        img = read_image(item.path, policy)
+    except RankSRGANError as exc:
+        return [_row(dataset, method, item, m, math.nan, 0, 0, str(exc)) for m in metrics]
+    h, w = img.shape[:2]
+    x = _to_tensor(img)
+    ref = None
+    rows = []
+    for m in metrics:
+        error = ""
+        value = math.nan
+        try:
+            if min(h, w) < m.min_size:
+                raise RankSRGANError(f"image is {h}x{w}; {m.name} needs at least {m.min_size} px per side")
+            if m.full_reference:
+                if ref is None:
+                    hr = read_image(item.hr_path, policy)
+                    if hr.shape != img.shape:
+                        raise RankSRGANError(f"{item.hr_path}: HR is {hr.shape[0]}x{hr.shape[1]}, image is {h}x{w}")
+                    ref = _to_tensor(hr)
+                value = float(m(x, ref)[0])
+            else:
+                value = float(m(x)[0])
+            if math.isnan(value):
+                raise RankSRGANError(f"{m.name} is undefined on this image (NaN: flat or degenerate content)")
+        except (RankSRGANError, ValueError, RuntimeError) as exc:
+            error = f"{item.path}: {exc}" if not str(exc).startswith(item.path) else str(exc)
+            value = math.nan
+        rows.append(_row(dataset, method, item, m, value, h, w, error))
+    return rows
+
+
+def score_shard(
+    dataset: str, method: str, items: Sequence[Item], metrics: Sequence[Metric], out: str | Path,
+    policy: ImagePolicy = ImagePolicy(),
+) -> pd.DataFrame:
+    """Score ``items`` with ``metrics`` and write ``out`` atomically; resume from a partial file."""
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial.parquet")
+    hashes = {m.name: m.params_hash for m in metrics}
+    done = pd.DataFrame(columns=COLUMNS)
+    if partial.is_file():
+        try:
+            prev = pd.read_parquet(partial)
+            keep = prev["params_hash"].eq(prev["metric"].map(hashes))
+            done = prev[keep]
+            log.info("%s: resuming, %d images already scored", out, done["image"].nunique())
+        except Exception:  # a damaged partial file is only a cache: start over
+            done = pd.DataFrame(columns=COLUMNS)
+    finished = set(done.groupby("image")["metric"].nunique().loc[lambda s: s == len(metrics)].index)
+    frames = [done[done["image"].isin(finished)]]
+    for item in items:
+        if item.image in finished:
+            continue
+        t0 = time.perf_counter()
+        frames.append(pd.DataFrame(score_item(dataset, method, item, metrics, policy), columns=COLUMNS))
+        write_parquet_atomic(pd.concat(frames, ignore_index=True), partial)
+        log.info("%s/%s/%s scored in %.2f s", dataset, method, item.image, time.perf_counter() - t0)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    order = {it.image: i for i, it in enumerate(items)}
+    df = df[df["image"].isin(order)]
+    df = df.sort_values(["image", "metric"], key=lambda s: s.map(order) if s.name == "image" else s)
+    df = _typed(df.reset_index(drop=True))
+    write_parquet_atomic(df, out)
+    partial.unlink(missing_ok=True)
+    return df
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype({
+        "dataset": str, "method": str, "image": str, "metric": str, "value": "float64",
+        "height": "int64", "width": "int64", "colour": str, "shave": "int64", "protocol": str,
+        "params_hash": str, "stand_in": bool, "error": str,
+    })

@@ -1,0 +1,202 @@
+"""One shard of one dataset with one method: LR images in, PNGs + a shard manifest out.
+
+Shard ``k`` holds images ``i`` (0-based, sorted by name) with ``i // shard_size == k``.
+Resumable: every PNG gets a sidecar JSON (``<out_dir>/.sidecar/<image>.json``) recording what
+produced it (LR hash, method, weights hash, precision, tiling) and the PNG's own hash; a rerun
+skips images whose PNG and sidecar still match. The shard manifest is written last, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import read_image, sha256_file, write_bytes_atomic, write_parquet_atomic, write_png
+from ranksrgan.sr.inference import (
+    InferenceOptions,
+    bicubic_upscale,
+    prepare_model,
+    select_device,
+    upscale_image,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["image", "hr_path", "lr_path", "height", "width", "hr_sha256", "lr_sha256"]
+SHARD_COLUMNS = [
+    "image", "method", "path", "height", "width", "sr_sha256", "lr_sha256", "weights_sha256",
+    "runtime_s", "device", "precision", "stand_in",
+]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method as plain values: ``bicubic``, or a network + a verified local weights file."""
+
+    name: str
+    kind: str = "network"  # "bicubic" | "network"
+    arch: str | None = None
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    weights_sha256: str | None = None  # expected: full hash or a prefix; None = file-name prefix
+    layout: str = "auto"
+    param_key: str = "auto"
+    stand_in: str | None = None  # overrides the G.json sidecar's label
+
+
+def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
+    """The training stage's ``G.json`` beside ``G.pth`` (same stem), if any."""
+    side = Path(weights).with_suffix(".json")
+    if not side.is_file():
+        return None
+    try:
+        return json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise RankSRGANError(f"{side}: invalid JSON ({exc})") from None
+
+
+class Upscaler:
+    """Builds a method once and super-resolves uint8 images with it."""
+
+    def __init__(self, spec: MethodSpec, device: str = "auto", opts: InferenceOptions = InferenceOptions(), scale: int = 4):
+        self.spec, self.opts, self.scale = spec, opts, scale
+        self.stand_in = spec.stand_in
+        if spec.kind == "bicubic":
+            self.model, self.weights_sha256, self.device, self.precision = None, None, "cpu", "fp64"
+            return
+        if spec.kind != "network" or not spec.arch or not spec.weights:
+            raise RankSRGANError(f"method '{spec.name}': a network method needs an arch and a weights file")
+        from ranksrgan import archs, weights
+
+        side = read_weights_sidecar(spec.weights)
+        if side is not None:
+            self._check_sidecar(side)
+            if self.stand_in is None and side.get("stand_in"):
+                self.stand_in = "; ".join(side.get("labels") or []) or "stand-in"
+        expected = spec.weights_sha256
+        if expected is None and side is not None:
+            expected = side.get("weights_sha256")  # the training stage records G.pth's hash
+        model = archs.build(spec.arch, **spec.arch_options)
+        self.weights_sha256 = weights.load(model, spec.weights, spec.layout, expected, spec.param_key)
+        dev = select_device(device)
+        self.model = prepare_model(model, dev, opts)
+        self.torch_device = dev
+        self.device = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+        self.precision = opts.precision + ("+channels_last" if opts.channels_last else "")
+
+    def _check_sidecar(self, side: dict[str, Any]) -> None:
+        arch, opts = side.get("arch"), side.get("arch_options")
+        if arch is not None and (arch != self.spec.arch or (opts is not None and opts != self.spec.arch_options)):
+            raise RankSRGANError(
+                f"{self.spec.weights}: trained as {arch} {opts}, but method '{self.spec.name}' "
+                f"builds {self.spec.arch} {self.spec.arch_options} (align methods.{self.spec.name}.arch_options)"
+            )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that determines the output bits (stored in each image's sidecar)."""
+        fp = {"method": self.spec.name, "kind": self.spec.kind, "scale": self.scale}
+        if self.model is not None:
+            fp.update(arch=self.spec.arch, arch_options=self.spec.arch_options, weights_sha256=self.weights_sha256,
+                      inference=asdict(self.opts), device=self.device)
+        return fp
+
+    def __call__(self, lr):
+        if self.model is None:
+            return bicubic_upscale(lr, self.scale)
+        out = upscale_image(self.model, lr, self.scale, self.torch_device, self.opts)
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+
+def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.DataFrame:
+    """Rows of shard ``shard`` of a data manifest (images sorted by name)."""
+    p = Path(manifest)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: data manifest not found")
+    df = pd.read_parquet(p)
+    missing = [c for c in ("image", "lr_path", "lr_sha256") if c not in df.columns]
+    if missing:
+        raise RankSRGANError(f"{p}: data manifest lacks column '{missing[0]}'")
+    if shard_size < 1 or shard < 0:
+        raise RankSRGANError(f"shard {shard} / shard_size {shard_size}: must be >= 0 / >= 1")
+    df = df.sort_values("image", kind="stable").reset_index(drop=True)
+    n_shards = -(-len(df) // shard_size)
+    if shard >= n_shards:
+        raise RankSRGANError(f"{p}: shard {shard} out of range ({len(df)} images = {n_shards} shards of {shard_size})")
+    return df.iloc[shard * shard_size : (shard + 1) * shard_size].reset_index(drop=True)
+
+
+def _sidecar_path(out_dir: Path, image: str) -> Path:
+    return out_dir / ".sidecar" / f"{image}.json"
+
+
+def _reusable(png: Path, side: Path, fp: dict[str, Any], lr_sha: str) -> dict[str, Any] | None:
+    if not (png.is_file() and side.is_file()):
+        return None
+    try:
+        rec = json.loads(side.read_text())
+    except json.JSONDecodeError:
+        return None
+    if rec.get("fingerprint") != fp or rec.get("lr_sha256") != lr_sha or rec.get("sr_sha256") != sha256_file(png):
+        return None
+    return rec
+
+
+def run_shard(
+    manifest: str | os.PathLike,
+    shard: int,
+    shard_size: int,
+    out_dir: str | os.PathLike,
+    shard_out: str | os.PathLike,
+    upscaler: Upscaler,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Super-resolve one shard; write ``out_dir/<image>.png`` and the shard manifest."""
+    from tqdm import tqdm
+
+    rows = shard_rows(manifest, shard, shard_size)
+    out = Path(out_dir)
+    fp = upscaler.fingerprint()
+    records, reused = [], 0
+    for row in tqdm(rows.itertuples(index=False), total=len(rows), disable=not progress,
+                    desc=f"{upscaler.spec.name} shard {shard}", unit="img"):
+        png, side = out / f"{row.image}.png", _sidecar_path(out, row.image)
+        rec = _reusable(png, side, fp, row.lr_sha256)
+        if rec is None:
+            lr = read_image(row.lr_path)
+            t0 = time.perf_counter()
+            sr = upscaler(lr)
+            runtime = time.perf_counter() - t0
+            want = (lr.shape[0] * upscaler.scale, lr.shape[1] * upscaler.scale)
+            if sr.shape[:2] != want:
+                raise RankSRGANError(f"{row.lr_path}: {upscaler.spec.name} gave {sr.shape[:2]}, expected {want}")
+            write_png(png, sr)
+            rec = {"fingerprint": fp, "lr_sha256": row.lr_sha256, "sr_sha256": sha256_file(png),
+                   "runtime_s": runtime, "height": int(sr.shape[0]), "width": int(sr.shape[1])}
+            write_bytes_atomic(side, json.dumps(rec, indent=1).encode())
+        else:
+            reused += 1
+        records.append({
+            "image": row.image, "method": upscaler.spec.name, "path": str(png),
+            "height": rec["height"], "width": rec["width"], "sr_sha256": rec["sr_sha256"],
+            "lr_sha256": row.lr_sha256, "weights_sha256": upscaler.weights_sha256,
+            "runtime_s": float(rec["runtime_s"]), "device": upscaler.device,
+            "precision": upscaler.precision, "stand_in": upscaler.stand_in,
+        })
+    if reused:
+        log.info("shard %d: reused %d of %d images from an earlier run", shard, reused, len(rows))
+    df = pd.DataFrame(records, columns=SHARD_COLUMNS).astype(
+        {"weights_sha256": "string", "stand_in": "string"}
+    )
+    write_parquet_atomic(df, shard_out)
+    return df

@@ -1,0 +1,1 @@
+"""Training stage: one engine for FSRCNN, SRResNet, SRGAN, ESRGAN and RankSRGAN presets."""

@@ -1,0 +1,452 @@
+"""The training engine: one loop for pixel-loss (FSRCNN, SRResNet, RRDB-PSNR) and GAN presets
+(SRGAN, ESRGAN, RankSRGAN and its variants).
+
+Step structure follows the authors' code: a generator step (pixel/MSE/perceptual/GAN/rank
+terms, D frozen), then a discriminator step on ``D(real)`` and ``D(G(x).detach())``; both
+MultiStepLR schedulers step once per iteration. Speed: bf16 autocast and ``channels_last`` on
+CUDA, optional ``torch.compile``, fused Adam, and no host synchronisation inside the step (loss
+values stay on the device until a log interval ends).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ranksrgan import archs
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import save_torch_atomic, sha256_file, write_bytes_atomic, write_parquet_atomic
+from ranksrgan.losses import build_loss
+from ranksrgan.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
+from ranksrgan.train.presets import TrainOptions
+
+log = logging.getLogger(__name__)
+
+VAL_COLUMNS = ("iteration", "image", "psnr", "niqe")
+LABEL_RANDOM_VGG = "random perceptual weights"
+LABEL_RANDOM_RANKER = "random Ranker (no Ranker stage yet)"
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Files one training run reads and writes."""
+
+    out_dir: Path
+    train_manifests: tuple[Path, ...]
+    val_manifest: Path | None = None
+    init: Path | None = None
+    ranker: Path | None = None
+    vgg19: Path | None = None
+    cache_dir: Path | None = None
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RankSRGANError("device 'cuda' requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def load_plain_state(model: nn.Module, path: Path, what: str) -> None:
+    """Load a plain state dict file (authors' key layout) into ``model``, strictly."""
+    if not Path(path).is_file():
+        raise RankSRGANError(f"{path}: {what} weights not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1] if len(str(exc).splitlines()) > 1 else str(exc)
+        raise RankSRGANError(
+            f"{path}: does not match the {what} architecture ({first.strip()})"
+        ) from None
+
+
+def _labels_of(g_path: Path | None) -> list[str]:
+    if g_path is None:
+        return []
+    meta = Path(g_path).with_suffix(".json")
+    if meta.is_file():
+        return list(json.loads(meta.read_text()).get("labels", []))
+    return []
+
+
+class Trainer:
+    """Builds networks, losses and data for one preset and runs (or resumes) its training."""
+
+    def __init__(self, opts: TrainOptions, paths: TrainPaths, device: torch.device):
+        self.opts, self.paths, self.device = opts, paths, device
+        self.out = Path(paths.out_dir)
+        self.ckpt_dir = self.out / "checkpoint"
+        lo = opts.losses
+        self.labels = list(dict.fromkeys([*opts.labels, *_labels_of(paths.init)]))
+        if lo.perceptual_weight and lo.perceptual_weights == "random":
+            self.labels.append(LABEL_RANDOM_VGG)
+        if lo.rank_weight and lo.ranker is not None and lo.ranker.source == "random":
+            self.labels.append(LABEL_RANDOM_RANKER)
+        self.labels = list(dict.fromkeys(self.labels))
+        for lab in self.labels:
+            log.warning("preset %s: STAND-IN: %s", opts.name, lab)
+
+        self._seed_all(opts.seed)
+        cuda = device.type == "cuda"
+        self.amp = cuda and opts.precision == "bf16"
+        self.mem_format = (
+            torch.channels_last if (cuda and opts.channels_last) else torch.contiguous_format
+        )
+        self.G = archs.build(opts.generator.arch, **opts.generator.options)
+        if paths.init is not None:
+            load_plain_state(self.G, paths.init, f"init generator ({opts.generator.arch})")
+        self.G.to(device, memory_format=self.mem_format).train()
+        self.D = None
+        if opts.discriminator is not None:
+            self.D = archs.build(opts.discriminator.arch, **opts.discriminator.options)
+            self.D.to(device, memory_format=self.mem_format).train()
+        self.loss_fns = self._build_losses()
+        adam = {"fused": True} if cuda else {}
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(),
+            lr=opts.lr_g,
+            betas=opts.betas,
+            weight_decay=opts.weight_decay_g,
+            **adam,
+        )
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(
+            self.opt_g, list(opts.milestones), opts.gamma
+        )
+        self.opt_d = self.sched_d = None
+        if self.D is not None:
+            self.opt_d = torch.optim.Adam(
+                self.D.parameters(),
+                lr=opts.lr_d,
+                betas=opts.betas,
+                weight_decay=opts.weight_decay_d,
+                **adam,
+            )
+            self.sched_d = torch.optim.lr_scheduler.MultiStepLR(
+                self.opt_d, list(opts.milestones), opts.gamma
+            )
+        self.G_run = torch.compile(self.G) if opts.compile else self.G
+        self.D_run = torch.compile(self.D) if (opts.compile and self.D is not None) else self.D
+        self.iteration = 0
+        self.log_rows: list[dict] = []
+        self.val_rows: list[dict] = []
+        self._pending: list[torch.Tensor] = []
+        self.columns = self._loss_columns()
+
+    # ----------------------------------------------------------------------------- setup
+    @staticmethod
+    def _seed_all(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _build_losses(self) -> dict[str, nn.Module]:
+        lo, dev = self.opts.losses, self.device
+        fns: dict[str, nn.Module] = {}
+        if lo.pixel_weight:
+            fns["pix"] = build_loss(lo.pixel_criterion)
+        if lo.mse_weight:
+            fns["mse"] = build_loss("l2")
+        if lo.perceptual_weight:
+            fns["percep"] = build_loss(
+                "perceptual",
+                layer=lo.perceptual_layer,
+                criterion=lo.perceptual_criterion,
+                weights=lo.perceptual_weights,
+                path=self.paths.vgg19,
+                seed=self.opts.seed,
+            ).to(dev, memory_format=self.mem_format)
+        if lo.gan_weight:
+            fns["gan"] = build_loss("gan", kind=lo.gan_kind)
+        if lo.rank_weight:
+            spec = lo.ranker
+            if spec is None:
+                raise RankSRGANError(
+                    f"config key 'train.presets.{self.opts.name}.losses.rank.ranker' (missing key)"
+                )
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed)
+                ranker = archs.build(spec.arch, **spec.options)
+            if spec.source != "random":
+                if self.paths.ranker is None:
+                    raise RankSRGANError(
+                        f"preset {self.opts.name}: Ranker weights path not given (--ranker)"
+                    )
+                load_plain_state(ranker, self.paths.ranker, f"Ranker ({spec.arch})")
+            fns["rank"] = build_loss(
+                "rank_content", ranker=ranker, bias=lo.rank_bias, bn_mode=lo.rank_bn_mode
+            ).to(dev, memory_format=self.mem_format)
+        if not fns:
+            raise RankSRGANError(f"preset {self.opts.name}: every generator loss weight is 0")
+        return fns
+
+    def _loss_columns(self) -> list[str]:
+        cols = [f"l_{k}" for k in ("pix", "mse", "percep", "gan", "rank") if k in self.loss_fns]
+        cols.append("l_g_total")
+        if self.D is not None:
+            cols += ["l_d", "d_real", "d_fake"]
+        return cols
+
+    # ----------------------------------------------------------------------------- step
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        return x.contiguous(memory_format=self.mem_format)
+
+    def step(self, lr_u8: torch.Tensor, hr_u8: torch.Tensor, iteration: int) -> torch.Tensor:
+        """One G step (+ D step); returns the logged values as one device tensor (no sync)."""
+        lo, fns, opts = self.opts.losses, self.loss_fns, self.opts
+        lr, hr = self._to_device(lr_u8), self._to_device(hr_u8)
+        vals: list[torch.Tensor] = []
+        g_update = self.D is None or (
+            iteration % opts.d_update_ratio == 0 and iteration >= opts.d_init_iters
+        )
+        if self.D is not None:
+            for p in self.D.parameters():
+                p.requires_grad_(False)
+        with self._autocast():
+            sr = self.G_run(lr)
+            terms = []
+            if "pix" in fns:
+                terms.append(lo.pixel_weight * fns["pix"](sr, hr))
+            if "mse" in fns:
+                terms.append(lo.mse_weight * fns["mse"](sr, hr))
+            if "percep" in fns:
+                terms.append(lo.perceptual_weight * fns["percep"](sr, hr))
+            if "gan" in fns:
+                pred_fake = self.D_run(sr)
+                pred_real = None
+                if fns["gan"].needs_real_for_generator:
+                    with torch.no_grad():
+                        pred_real = self.D_run(hr)
+                terms.append(lo.gan_weight * fns["gan"].generator(pred_fake, pred_real))
+            if "rank" in fns:
+                terms.append(lo.rank_weight * fns["rank"](sr))
+        l_total = torch.stack(terms).sum()
+        if g_update:
+            self.opt_g.zero_grad(set_to_none=True)
+            l_total.backward()
+            self.opt_g.step()
+        vals += [t.detach().float() for t in terms] + [l_total.detach()]
+        if self.D is not None:
+            for p in self.D.parameters():
+                p.requires_grad_(True)
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._autocast():
+                pred_real = self.D_run(hr)
+                pred_fake = self.D_run(sr.detach())
+                l_d = fns["gan"].discriminator(pred_real, pred_fake)
+            l_d.backward()
+            self.opt_d.step()
+            vals += [
+                l_d.detach().float(),
+                pred_real.detach().float().mean(),
+                pred_fake.detach().float().mean(),
+            ]
+            self.sched_d.step()
+        self.sched_g.step()
+        return torch.stack(vals)
+
+    # ----------------------------------------------------------------------------- state
+    def state(self) -> dict:
+        """Everything a bit-exact resume needs."""
+        return {
+            "iteration": self.iteration,
+            "config_sha256": self.opts.config_sha256,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict() if self.D is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict() if self.sched_d is not None else None,
+            "rng": rng_state(),
+            "data_position": self.iteration,
+            "log_rows": [list(r.values()) for r in self.log_rows],
+            "log_columns": ["iteration", "n", *self.columns, "lr_g"],
+            "val_rows": [[r["iteration"], r["image"], r["psnr"], r["niqe"]] for r in self.val_rows],
+        }
+
+    def restore(self, ck: dict) -> None:
+        """Inverse of :meth:`state`."""
+        if ck.get("config_sha256") != self.opts.config_sha256:
+            raise RankSRGANError(
+                f"{self.ckpt_dir / 'last.pth'}: checkpoint was made with another configuration of "
+                f"preset {self.opts.name}; delete {self.ckpt_dir} to start over"
+            )
+        self.G.load_state_dict(ck["G"])
+        if self.D is not None:
+            self.D.load_state_dict(ck["D"])
+            self.opt_d.load_state_dict(ck["opt_d"])
+            self.sched_d.load_state_dict(ck["sched_d"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        self.sched_g.load_state_dict(ck["sched_g"])
+        set_rng_state(ck["rng"])
+        self.iteration = int(ck["iteration"])
+        self.log_rows = [dict(zip(ck["log_columns"], r, strict=False)) for r in ck["log_rows"]]
+        self.val_rows = [
+            dict(zip(VAL_COLUMNS, r, strict=True)) for r in ck["val_rows"]
+        ]
+
+    # ----------------------------------------------------------------------------- outputs
+    def _flush(self) -> None:
+        """Move pending step values to the host (one sync per log interval)."""
+        if not self._pending:
+            return
+        vals = torch.stack(self._pending).cpu().double()
+        row = {"iteration": self.iteration, "n": len(self._pending)}
+        row.update(dict(zip(self.columns, vals.mean(0).tolist(), strict=False)))
+        row["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        self.log_rows.append(row)
+        self._pending = []
+
+    def _write_tables(self) -> None:
+        cols = ["iteration", "n", *self.columns, "lr_g"]
+        df = pd.DataFrame(self.log_rows, columns=cols)
+        df.insert(0, "preset", self.opts.name)
+        write_parquet_atomic(df, self.out / "train_log.parquet")
+        v = pd.DataFrame(self.val_rows, columns=["iteration", "image", "psnr", "niqe"])
+        v.insert(0, "preset", self.opts.name)
+        v["stand_in"] = "; ".join(self.labels)
+        write_parquet_atomic(v, self.out / "val.parquet")
+
+    def _checkpoint(self) -> None:
+        self._flush()
+        save_checkpoint(self.ckpt_dir, self.state())
+        self._write_tables()
+
+    def export(self) -> Path:
+        """Write ``G.pth`` (plain fp32 CPU state dict, authors' keys) and ``G.json``."""
+        state = {
+            k: v.detach().to("cpu", torch.float32).contiguous()
+            if v.is_floating_point()
+            else v.detach().cpu()
+            for k, v in self.G.state_dict().items()
+        }
+        g_path = self.out / "G.pth"
+        save_torch_atomic(state, g_path)
+        last_val = {}
+        if self.val_rows:
+            it = max(r["iteration"] for r in self.val_rows)
+            rows = [r for r in self.val_rows if r["iteration"] == it]
+            last_val = {
+                "iteration": it,
+                "psnr": float(np.mean([r["psnr"] for r in rows])),
+                "niqe": float(np.mean([r["niqe"] for r in rows])),
+            }
+        meta = {
+            "preset": self.opts.name,
+            "arch": self.opts.generator.arch,
+            "arch_options": self.opts.generator.options,
+            "iterations": self.iteration,
+            "init_from": str(self.paths.init) if self.paths.init else None,
+            "stand_in": bool(self.labels),
+            "labels": self.labels,
+            "config_sha256": self.opts.config_sha256,
+            "weights_sha256": sha256_file(g_path),
+            "last_validation": last_val,
+            "options": self.opts.to_json(),
+        }
+        write_bytes_atomic(self.out / "G.json", json.dumps(meta, indent=2, default=str).encode())
+        return g_path
+
+    # ----------------------------------------------------------------------------- loop
+    def run(self, validator=None) -> Path:
+        """Train (resuming from ``checkpoint/last.pth`` when present) and export G."""
+        opts = self.opts
+        ck = load_checkpoint(self.ckpt_dir)
+        if ck is not None:
+            self.restore(ck)
+            log.info("preset %s: resumed at iteration %d", opts.name, self.iteration)
+        elif validator is not None and self.paths.init is not None:
+            self._validate(validator)  # iteration 0 = the pretrained start of the curve
+        if self.iteration < opts.iterations:
+            self._loop(validator)
+        if validator is not None and (
+            not self.val_rows or max(r["iteration"] for r in self.val_rows) < self.iteration
+        ):
+            self._validate(validator)
+        self._checkpoint()
+        return self.export()
+
+    def _validate(self, validator) -> None:
+        for r in validator(self.G):
+            self.val_rows.append({"iteration": self.iteration, **r})
+        rows = [r for r in self.val_rows if r["iteration"] == self.iteration]
+        log.info(
+            "preset %s it %d: val PSNR %.3f dB, NIQE %.3f (%d images)",
+            self.opts.name,
+            self.iteration,
+            np.mean([r["psnr"] for r in rows]),
+            np.mean([r["niqe"] for r in rows]),
+            len(rows),
+        )
+
+    def _loop(self, validator) -> None:
+        opts, d = self.opts, self.opts.data
+        cache = PatchCache.build(
+            list(self.paths.train_manifests), self.paths.cache_dir or (self.out / "cache")
+        )
+        dataset = PatchDataset(cache, d.hr_patch, opts.seed, d.flip, d.rotate, d.lr_source)
+        loader = make_loader(
+            dataset,
+            self.iteration,
+            opts.iterations,
+            d.batch_size,
+            d.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=opts.iterations, initial=self.iteration, desc=opts.name, unit="it")
+        t0, start = time.perf_counter(), self.iteration
+        for lr_u8, hr_u8 in loader:
+            self._pending.append(self.step(lr_u8, hr_u8, self.iteration))
+            self.iteration += 1
+            if bar is not None:
+                bar.update(1)
+            if self.iteration % opts.log_every == 0:
+                self._flush()
+                msg = " ".join(
+                    f"{k}={v:.4g}"
+                    for k, v in self.log_rows[-1].items()
+                    if k.startswith(("l_", "d_"))
+                )
+                if bar is not None:
+                    bar.set_postfix_str(msg)
+                else:
+                    rate = (time.perf_counter() - t0) / max(1, self.iteration - start)
+                    log.info(
+                        "%s it %d/%d %s (%.1f ms/it)",
+                        opts.name,
+                        self.iteration,
+                        opts.iterations,
+                        msg,
+                        1000 * rate,
+                    )
+            if validator is not None and self.iteration % opts.val_every == 0:
+                self._validate(validator)
+            if self.iteration % opts.checkpoint_every == 0 and self.iteration < opts.iterations:
+                self._checkpoint()
+        if bar is not None:
+            bar.close()
+        self._flush()

@@ -1,0 +1,112 @@
+"""Config validation: every kind of mistake gives ONE line naming the key and the file."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ranksrgan.config import load_config, validate_config
+from ranksrgan.errors import RankSRGANError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def _set(path: str, value):
+    def mutate(cfg):
+        *parents, last = path.split(".")
+        node = cfg
+        for p in parents:
+            node = node[p]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return mutate
+
+
+_DELETE = object()
+
+CASES = {
+    # name: (mutation, key expected in the message, words expected in the message)
+    "wrong type": (_set("scale", "four"), "scale", "not of type 'integer'"),
+    "wrong nested type": (_set("data.download.retries", "x"), "data.download.retries",
+                          "not of type"),
+    "unknown key": (_set("image_policy.alhpa", "drop"), "image_policy.alhpa (unknown key)",
+                    "unexpected"),
+    "unknown top-level key": (_set("resutls_dir", "x"), "resutls_dir (unknown key)", "unexpected"),
+    "missing key": (_set("datasets.demo_train.images", _DELETE),
+                    "datasets.demo_train.images (missing key)", "required"),
+    "missing section": (_set("archives", _DELETE), "archives (missing key)", "required"),
+    "bad enum": (_set("device", "gpu"), "device", "is not one of"),
+    "bad archive type": (_set("archives.demo_photos.type", "rar"), "archives.demo_photos.type",
+                         "is not one of"),
+    "bad sha256": (_set("archives.demo_photos.sha256", "abc"), "archives.demo_photos.sha256",
+                   "does not match"),
+    "bad url scheme": (_set("archives.demo_photos.urls", ["ftp://x/y.zip"]),
+                       "archives.demo_photos.urls.0", "does not match"),
+    "bad demo split": (_set("demo_source.splits.train", "astronaut"), "demo_source.splits.train",
+                       "not of type 'array'"),
+    "unknown archive reference": (_set("datasets.demo_train.archive", "nope"),
+                                  "datasets.demo_train.archive", "unknown archive 'nope'"),
+    "unknown dataset reference": (_set("data.datasets", ["demo_train", "nope"]),
+                                  "data.datasets[1]", "unknown dataset 'nope'"),
+}
+
+
+@pytest.fixture(scope="module")
+def demo_cfg() -> dict:
+    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(config_file):
+    cfg = load_config(REPO / "config" / config_file, SCHEMA)
+    assert cfg["scale"] == 4
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_validate_config_one_line(demo_cfg, case):
+    mutate, key, words = CASES[case]
+    cfg = copy.deepcopy(demo_cfg)
+    mutate(cfg)
+    with pytest.raises(RankSRGANError) as exc:
+        validate_config(cfg, SCHEMA, "my/broken.yaml")
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"my/broken.yaml: config key '{key}'")
+    assert words in msg
+
+
+def test_load_config_errors(tmp_path):
+    with pytest.raises(RankSRGANError, match=r"nope\.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml", SCHEMA)
+    (tmp_path / "bad.yaml").write_text("scale: [4\n")
+    with pytest.raises(RankSRGANError, match=r"bad\.yaml: invalid YAML"):
+        load_config(tmp_path / "bad.yaml", SCHEMA)
+
+
+@pytest.mark.parametrize("case", ["wrong type", "unknown key", "bad enum", "missing key"])
+def test_snakemake_reports_key_and_file(tmp_path, demo_cfg, case):
+    """`snakemake -n` with a broken config stops at DAG load with the same one-line message."""
+    mutate, key, words = CASES[case]
+    cfg = copy.deepcopy(demo_cfg)
+    mutate(cfg)
+    cfg["results_dir"] = str(tmp_path / "results")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "-n", "--nolock", "--configfile", str(bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+             if f"{bad}: config key '{key}'" in ln]
+    assert lines, proc.stdout + proc.stderr
+    assert words in lines[0]

@@ -1,0 +1,77 @@
+# Input/parameter functions of the data stage (kept apart from the rules: snakemake --lint).
+import os
+import re
+import shlex
+
+# `ranksrgan` lives beside the Python running Snakemake (.venv/bin) even when that venv is
+# not activated; put it on PATH for the shell rules. (Belongs in common.smk; idempotent.)
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
+
+# "{archive}.{type}" file name -> archive name (types may contain a dot: tar.gz).
+ARCHIVE_FILES = {f"{a}.{spec['type']}": a for a, spec in config["archives"].items()}
+
+
+def _flags(flag, values):
+    """`--flag v1 --flag v2`, each value shell-quoted."""
+    return " ".join(f"{flag} {shlex.quote(str(v))}" for v in values)
+
+
+def _archive_spec(wildcards):
+    return config["archives"][ARCHIVE_FILES[wildcards.archive_file]]
+
+
+def archive_local_sources(wildcards):
+    """Local `file:` sources of an archive that Snakemake must track: the demo archive built
+    by rule demo_source, or files that exist (a missing local mirror is left to the CLI).
+    """
+    demo = config.get("demo_source", {}).get("output")
+    paths = []
+    for url in _archive_spec(wildcards)["urls"]:
+        if url.startswith("file:") and not url.startswith("file://"):
+            path = url[len("file:") :]
+            if path == demo or Path(path).is_file():
+                paths.append(path)
+    return paths
+
+
+def download_args(wildcards):
+    spec = _archive_spec(wildcards)
+    dl = config["data"]["download"]
+    return " ".join(
+        [
+            _flags("--url", spec["urls"]),
+            f"--sha256 {spec['sha256'] or 'none'}",
+            f"--retries {dl['retries']} --backoff-s {dl['backoff_s']}",
+            f"--timeout-s {dl['timeout_s']}",
+        ]
+    )
+
+
+def prepare_args(wildcards):
+    ds = config["datasets"][wildcards.dataset]
+    policy = config["image_policy"]
+    return " ".join(
+        [
+            f"--type {config['archives'][ds['archive']]['type']}",
+            _flags("--member", ds["members"]),
+            f"--images {ds['images']} --scale {config['scale']}",
+            f"--alpha {policy['alpha']} --min-size {policy['min_size']}",
+        ]
+    )
+
+
+def demo_source_args():
+    demo = config["demo_source"]
+    splits = [f"{k}={','.join(v)}" for k, v in demo["splits"].items()]
+    return " ".join(
+        [
+            _flags("--split", splits),
+            f"--max-side {demo.get('max_side', 512)} --min-side {demo.get('min_side', 256)}",
+        ]
+    )
+
+
+def data_targets():
+    return [data_manifest(d) for d in config["data"]["datasets"]]
