@@ -26,7 +26,13 @@ from skimage import data
 
 from ranksrgan import archs, weights
 from ranksrgan.imresize import imresize
-from ranksrgan.sr.inference import InferenceOptions, forward_tiled, prepare_model, to_tensor, to_uint8
+from ranksrgan.sr.inference import (
+    InferenceOptions,
+    forward_tiled,
+    prepare_model,
+    to_tensor,
+    to_uint8,
+)
 
 REFERENCE_MS = {"srresnet": 16.0, "rrdbnet": 127.0}
 FULL = {"srresnet": {"nf": 64, "nb": 16}, "rrdbnet": {"nf": 64, "nb": 23, "gc": 32}}
@@ -69,10 +75,16 @@ def timed(fn, device: torch.device, warmup: int, iters: int) -> tuple[float, obj
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true", help="small input and few iterations (CPU smoke run)")
+    ap.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small input and few iterations (CPU smoke run)"
+    )
     ap.add_argument("--arch", choices=["srresnet", "rrdbnet", "all"], default="all")
-    ap.add_argument("--precision", choices=["bf16", "fp16"], default="bf16", help="fast-path autocast dtype")
+    ap.add_argument(
+        "--precision", choices=["bf16", "fp16"], default="bf16", help="fast-path autocast dtype"
+    )
     ap.add_argument("--compile", action="store_true", help="also torch.compile the fast path")
     ap.add_argument("--no-cudnn-benchmark", action="store_true")
     ap.add_argument("--iters", type=int, default=None)
@@ -92,11 +104,17 @@ def main() -> None:
     lr = np.ascontiguousarray(data.astronaut()[:h, :w])
     ref = imresize(lr, 4)
     x = to_tensor(lr, device)
-    print(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
-          + f", LR input {w}x{h}, median of {iters} runs after {warmup} warm-up, torch {torch.__version__}")
-    print(f"{'arch':9} {'path':28} {'ms/img':>9} {'img/s':>7} {'speed-up':>8} {'PSNR vs bic':>11} "
-          f"{'dPSNR':>7} {'PSNR vs fp32':>12} {'ref ms':>7}")
-    for name in (["srresnet", "rrdbnet"] if args.arch == "all" else [args.arch]):
+    print(
+        f"device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        + f", LR input {w}x{h}, median of {iters} runs after {warmup} warm-up"
+        + f", torch {torch.__version__}"
+    )
+    print(
+        f"{'arch':9} {'path':28} {'ms/img':>9} {'img/s':>7} {'speed-up':>8} {'PSNR vs bic':>11} "
+        f"{'dPSNR':>7} {'PSNR vs fp32':>12} {'ref ms':>7}"
+    )
+    for name in ["srresnet", "rrdbnet"] if args.arch == "all" else [args.arch]:
         net = archs.build(name, **FULL[name])
         wpath = getattr(args, f"weights_{name}")
         if wpath:
@@ -107,7 +125,9 @@ def main() -> None:
         fast_opts = InferenceOptions(precision=args.precision, channels_last=True)
         base = prepare_model(net, device, base_opts)
         with torch.inference_mode():
-            ms0, y0 = timed(lambda: forward_tiled(base, x, 4, base_opts), device, warmup, iters)
+            ms0, y0 = timed(
+                lambda m=base, o=base_opts: forward_tiled(m, x, 4, o), device, warmup, iters
+            )
         fast = prepare_model(archs.build(name, **FULL[name]), device, fast_opts)
         fast.load_state_dict(base.state_dict())
         label = f"{args.precision}+channels_last"
@@ -115,16 +135,29 @@ def main() -> None:
             fast = torch.compile(fast)
             label += "+compile"
         with torch.inference_mode():
-            ms1, y1 = timed(lambda: forward_tiled(fast, x, 4, fast_opts), device, warmup, iters)
+            ms1, y1 = timed(
+                lambda m=fast, o=fast_opts: forward_tiled(m, x, 4, o), device, warmup, iters
+            )
         o0, o1 = to_uint8(y0), to_uint8(y1)
         p0, p1 = psnr(o0, ref), psnr(o1, ref)
         refms = f"{REFERENCE_MS[name]:.0f}" if not args.quick else "-"
-        print(f"{name:9} {'fp32':28} {ms0:9.2f} {1000 / ms0:7.2f} {1.0:8.2f} {p0:11.3f} {0.0:7.3f} {'-':>12} {refms:>7}")
-        print(f"{name:9} {label:28} {ms1:9.2f} {1000 / ms1:7.2f} {ms0 / ms1:8.2f} {p1:11.3f} "
-              f"{p1 - p0:7.3f} {psnr(o1, o0):12.2f} {refms:>7}")
+        print(
+            f"{name:9} {'fp32':28} {ms0:9.2f} {1000 / ms0:7.2f} {1.0:8.2f} {p0:11.3f} "
+            f"{0.0:7.3f} {'-':>12} {refms:>7}"
+        )
+        print(
+            f"{name:9} {label:28} {ms1:9.2f} {1000 / ms1:7.2f} {ms0 / ms1:8.2f} {p1:11.3f} "
+            f"{p1 - p0:7.3f} {psnr(o1, o0):12.2f} {refms:>7}"
+        )
         ok = ms0 / ms1 >= 1.6 and abs(p1 - p0) <= 0.05
-        print(f"{name:9} target >= 1.6x and |dPSNR| <= 0.05 dB: {'met' if ok else 'NOT met'}"
-              + (" (CPU/quick run: speed target applies to the GPU)" if args.quick or device.type == "cpu" else ""))
+        print(
+            f"{name:9} target >= 1.6x and |dPSNR| <= 0.05 dB: {'met' if ok else 'NOT met'}"
+            + (
+                " (CPU/quick run: speed target applies to the GPU)"
+                if args.quick or device.type == "cpu"
+                else ""
+            )
+        )
 
 
 if __name__ == "__main__":

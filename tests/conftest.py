@@ -1,10 +1,28 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and the offline pyiqa cache."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Point pyiqa's weight cache at a private folder holding the vendored NIQE parameters.
+
+    pyiqa fixes its cache folder from TORCH_HOME when first imported, so this must happen
+    before any test imports it; without it pyiqa would try to download (no network here).
+    """
+    home = Path(tempfile.mkdtemp(prefix="ranksrgan-torch-home-"))
+    (home / "hub" / "pyiqa").mkdir(parents=True)
+    shutil.copy(
+        REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat",
+        home / "hub" / "pyiqa" / "niqe_modelparameters.mat",
+    )
+    os.environ["TORCH_HOME"] = str(home)
 
 
 @pytest.fixture(scope="session")

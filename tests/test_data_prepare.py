@@ -18,7 +18,7 @@ from ranksrgan.cli import main
 from ranksrgan.data.demo import build_demo_archive
 from ranksrgan.data.prepare import MANIFEST_COLUMNS, prepare_dataset
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.imresize import imresize
+from ranksrgan.imresize import imresize_im2double
 from ranksrgan.io import ImagePolicy, read_image, sha256_file
 
 
@@ -67,7 +67,7 @@ def test_prepare_writes_hr_lr_and_manifest(tmp_path, archive, photos):
         hr, lr = read_image(row.hr_path), read_image(row.lr_path)
         assert (row.height, row.width) == hr.shape[:2] == (h, w)
         assert np.array_equal(hr, src[:h, :w])  # mod-crop keeps the top-left
-        assert np.array_equal(lr, imresize(src[:h, :w], 0.25))
+        assert np.array_equal(lr, imresize_im2double(src[:h, :w], 0.25))
         assert lr.shape[:2] == (h // 4, w // 4)
         assert row.hr_sha256 == sha256_file(row.hr_path)
         assert row.lr_sha256 == sha256_file(row.lr_path)
@@ -88,13 +88,13 @@ def test_resume_recomputes_only_missing_pairs(tmp_path, archive, monkeypatch):
     (out / "LR_x4" / "chelsea.png").unlink()
     (out / "manifest.parquet").unlink()
     calls = []
-    real = prepare_mod.imresize
+    real = prepare_mod.imresize_im2double
 
     def counting(img, scale):
         calls.append(img.shape)
         return real(img, scale)
 
-    monkeypatch.setattr(prepare_mod, "imresize", counting)
+    monkeypatch.setattr(prepare_mod, "imresize_im2double", counting)
     second = run(archive, out)
     assert calls == [(88, 64, 3)]  # only chelsea
     pd.testing.assert_frame_equal(first, second)

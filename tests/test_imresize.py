@@ -97,6 +97,25 @@ def test_uint8_within_one_level_of_rounded_float(photo):
     assert diff.mean() < 0.2  # the pass-wise rounding moves few pixels
 
 
+def test_uint8_beyond_one_level_only_where_intermediate_saturates():
+    """Full photo: pass-wise rounding costs <= 1 level, except where the first (row) pass
+    overshoots [0, 255] and MATLAB's uint8 intermediate clips it."""
+    from ranksrgan.imresize import contributions
+
+    img = data.astronaut()  # has saturated black/white edges
+    h, w = img.shape[:2]
+    out = imresize(img, 0.25).astype(np.int16)
+    fl = np.clip(np.round(imresize(img.astype(np.float64), 0.25)), 0, 255).astype(np.int16)
+    diff = np.abs(out - fl)
+    wr, ir = contributions(h, h // 4, 0.25)
+    rows = np.einsum("ok,okwc->owc", wr, img.astype(np.float64)[ir])  # first pass, float
+    clipped = (rows < -0.5) | (rows > 255.5)
+    _, ic = contributions(w, w // 4, 0.25)
+    reach = clipped[:, ic, :].any(axis=2)  # output (i, j) reads intermediate (i, ic[j, :])
+    assert (diff <= 1).mean() > 0.99
+    assert reach[diff > 1].all()
+
+
 @pytest.mark.parametrize("scale", [0.25, 0.5, 1 / 3, 2.0])
 @pytest.mark.parametrize("shape", [(64, 48, 3), (67, 45, 3), (33, 50)])
 def test_matches_pyiqa_matlab_resize(shape, scale):
@@ -164,3 +183,18 @@ def test_rejects_bad_ndim(bad):
 def test_rejects_bad_scale():
     with pytest.raises(RankSRGANError, match="scale"):
         imresize(np.zeros((8, 8)), 0)
+
+
+def test_im2double_path_matches_reference_and_matlab_rounding(photo):
+    from ranksrgan.imresize import imresize_im2double
+
+    out = imresize_im2double(photo, 0.25)
+    # MATLAB: imwrite(imresize(im2double(x))) = uint8(255 * y), round half away from zero.
+    y = np.zeros(out.shape)
+    for c in range(3):
+        y[:, :, c] = ref_imresize(photo[:, :, c].astype(np.float64) / 255.0, 0.25) * 255.0
+    assert np.array_equal(out, np.clip(np.floor(y + 0.5), 0, 255).astype(np.uint8))
+    # ... and within one grey level of the uint8 (pass-wise rounding) path.
+    assert np.abs(out.astype(int) - imresize(photo, 0.25).astype(int)).max() <= 1
+    with pytest.raises(RankSRGANError, match="expected uint8"):
+        imresize_im2double(photo.astype(np.float32), 0.25)

@@ -68,14 +68,20 @@ def test_tiled_equals_untiled(name, opts):
     assert (no_ctx - ref).abs().max().item() > 1e-2 * ref.abs().max().item() > 1e-4
 
 
-@pytest.mark.parametrize("precision,channels_last", [("bf16", True), ("fp32", True), ("bf16", False)])
+@pytest.mark.parametrize(
+    "precision,channels_last", [("bf16", True), ("fp32", True), ("bf16", False)]
+)
 def test_fast_paths_stay_close(precision, channels_last):
     net = _lively(archs.build("srresnet", nf=8, nb=2))
     x = _lr_photo(24, 20)
     with torch.no_grad():
         ref = net(x)
-    y = forward_tiled(net.to(memory_format=torch.channels_last) if channels_last else net, x, 4,
-                      InferenceOptions(precision=precision, channels_last=channels_last))
+    y = forward_tiled(
+        net.to(memory_format=torch.channels_last) if channels_last else net,
+        x,
+        4,
+        InferenceOptions(precision=precision, channels_last=channels_last),
+    )
     assert y.dtype == torch.float32 and y.shape == ref.shape
     tol = 1e-5 if precision == "fp32" else 0.05 * ref.abs().max().item()
     assert (y - ref).abs().max().item() <= tol
@@ -84,12 +90,16 @@ def test_fast_paths_stay_close(precision, channels_last):
 def test_upscale_image_rounds_and_clamps():
     class Const(torch.nn.Module):
         def forward(self, x):
-            y = torch.nn.functional.interpolate(x, scale_factor=4) * 0 + 0.5 / 255 * 3  # 1.5 -> 2 (half to even)
+            y = (
+                torch.nn.functional.interpolate(x, scale_factor=4) * 0 + 0.5 / 255 * 3
+            )  # 1.5 -> 2 (half to even)
             y[..., 0, 0] = 2.0  # clamp high
             y[..., 0, 1] = -1.0  # clamp low
             return y
 
-    out = upscale_image(Const(), np.zeros((3, 2, 3), np.uint8), 4, torch.device("cpu"), InferenceOptions())
+    out = upscale_image(
+        Const(), np.zeros((3, 2, 3), np.uint8), 4, torch.device("cpu"), InferenceOptions()
+    )
     assert out.dtype == np.uint8 and out.shape == (12, 8, 3)
     assert out[0, 0, 0] == 255 and out[0, 1, 0] == 0 and out[5, 5, 0] == 2
 

@@ -34,8 +34,17 @@ def manifest(tmp_path_factory) -> str:
         hp, lp = root / "HR" / f"{name}.png", root / "LR_x4" / f"{name}.png"
         write_png(hp, hr)
         write_png(lp, lr)
-        rows.append({"image": name, "hr_path": str(hp), "lr_path": str(lp), "height": 64, "width": 56,
-                     "hr_sha256": sha256_file(hp), "lr_sha256": sha256_file(lp)})
+        rows.append(
+            {
+                "image": name,
+                "hr_path": str(hp),
+                "lr_path": str(lp),
+                "height": 64,
+                "width": 56,
+                "hr_sha256": sha256_file(hp),
+                "lr_sha256": sha256_file(lp),
+            }
+        )
     path = root / "manifest.parquet"
     pd.DataFrame(rows).to_parquet(path, index=False)
     return str(path)
@@ -48,8 +57,16 @@ def srresnet_weights(tmp_path_factory):
     torch.manual_seed(3)
     net = archs.build("srresnet", nf=8, nb=2)
     torch.save(net.state_dict(), d / "G.pth")
-    (d / "G.json").write_text(json.dumps({"arch": "srresnet", "arch_options": {"nf": 8, "nb": 2},
-                                          "stand_in": True, "labels": ["demo-trained tiny model"]}))
+    (d / "G.json").write_text(
+        json.dumps(
+            {
+                "arch": "srresnet",
+                "arch_options": {"nf": 8, "nb": 2},
+                "stand_in": True,
+                "labels": ["demo-trained tiny model"],
+            }
+        )
+    )
     return d / "G.pth", net.eval()
 
 
@@ -79,14 +96,29 @@ def test_bicubic_shards_and_gather(manifest, tmp_path):
 
 def test_network_shard_records_weights_and_stand_in(manifest, srresnet_weights, tmp_path):
     path, ref = srresnet_weights
-    spec = MethodSpec("srresnet", arch="srresnet", arch_options={"nf": 8, "nb": 2}, weights=str(path),
-                      weights_sha256=sha256_file(path))
+    spec = MethodSpec(
+        "srresnet",
+        arch="srresnet",
+        arch_options={"nf": 8, "nb": 2},
+        weights=str(path),
+        weights_sha256=sha256_file(path),
+    )
     up = Upscaler(spec, device="cpu", opts=InferenceOptions(tile=8))
-    df = run_shard(manifest, 0, 3, tmp_path / "out", tmp_path / "out" / "shards" / "0.parquet", up, progress=False)
+    df = run_shard(
+        manifest,
+        0,
+        3,
+        tmp_path / "out",
+        tmp_path / "out" / "shards" / "0.parquet",
+        up,
+        progress=False,
+    )
     assert set(df["weights_sha256"]) == {sha256_file(path)}
     assert set(df["stand_in"]) == {"demo-trained tiny model"}
     assert set(df["device"]) == {"cpu"} and set(df["precision"]) == {"fp32"}
-    lr = np.asarray(Image.open(pd.read_parquet(manifest).set_index("image").loc["coffee", "lr_path"]))
+    lr = np.asarray(
+        Image.open(pd.read_parquet(manifest).set_index("image").loc["coffee", "lr_path"])
+    )
     with torch.no_grad():
         y = ref(torch.from_numpy(lr.transpose(2, 0, 1).copy()).float().div(255)[None])
     want = y[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
@@ -96,7 +128,9 @@ def test_network_shard_records_weights_and_stand_in(manifest, srresnet_weights, 
 
 def test_sidecar_arch_mismatch_is_reported(srresnet_weights):
     path, _ = srresnet_weights
-    spec = MethodSpec("srresnet", arch="srresnet", arch_options={"nf": 8, "nb": 3}, weights=str(path))
+    spec = MethodSpec(
+        "srresnet", arch="srresnet", arch_options={"nf": 8, "nb": 3}, weights=str(path)
+    )
     with pytest.raises(RankSRGANError, match="trained as srresnet"):
         Upscaler(spec, device="cpu")
 
@@ -133,15 +167,59 @@ def test_gather_rejects_inconsistent_shards(manifest, tmp_path):
 def test_cli_run_gather_and_bad_weights(manifest, srresnet_weights, tmp_path, capsys):
     path, _ = srresnet_weights
     out = tmp_path / "sr" / "srresnet" / "toy"
-    common = ["sr", "run", "--manifest", manifest, "--method", "srresnet", "--arch", "srresnet",
-              "--arch-options", '{"nf": 8, "nb": 2}', "--weights", str(path), "--shard-size", "2",
-              "--out-dir", str(out), "--device", "cpu", "--no-progress"]
+    common = [
+        "sr",
+        "run",
+        "--manifest",
+        manifest,
+        "--method",
+        "srresnet",
+        "--arch",
+        "srresnet",
+        "--arch-options",
+        '{"nf": 8, "nb": 2}',
+        "--weights",
+        str(path),
+        "--shard-size",
+        "2",
+        "--out-dir",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     for k in range(2):
-        assert main(common + ["--shard", str(k), "--shard-out", str(out / "shards" / f"{k}.parquet")]) == 0
-    assert main(["sr", "gather", "--shard", str(out / "shards/0.parquet"), "--shard", str(out / "shards/1.parquet"),
-                 "--out", str(out / "manifest.parquet"), "--images", "3"]) == 0
+        assert (
+            main(common + ["--shard", str(k), "--shard-out", str(out / "shards" / f"{k}.parquet")])
+            == 0
+        )
+    assert (
+        main(
+            [
+                "sr",
+                "gather",
+                "--shard",
+                str(out / "shards/0.parquet"),
+                "--shard",
+                str(out / "shards/1.parquet"),
+                "--out",
+                str(out / "manifest.parquet"),
+                "--images",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert len(pd.read_parquet(out / "manifest.parquet")) == 3
-    rc = main(common + ["--shard", "0", "--shard-out", str(tmp_path / "x.parquet"), "--weights-sha256", "f" * 64])
+    rc = main(
+        common
+        + ["--shard", "0", "--shard-out", str(tmp_path / "x.parquet"), "--weights-sha256", "f" * 64]
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and err[-1].startswith("error: ") and "sha256 mismatch" in err[-1] and str(path) in err[-1]
+    assert (
+        rc == 1
+        and err[-1].startswith("error: ")
+        and "sha256 mismatch" in err[-1]
+        and str(path) in err[-1]
+    )
     assert not (tmp_path / "x.parquet").exists()

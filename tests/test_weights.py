@@ -68,10 +68,17 @@ class ESRGANOriginal(nn.Module):
         up = nn.Upsample(scale_factor=2, mode="nearest")
         self.model = nn.Sequential(
             nn.Conv2d(3, NF, 3, 1, 1),  # 0
-            _Shortcut(nn.Sequential(*[_RRDBOriginal() for _ in range(NB)], nn.Conv2d(NF, NF, 3, 1, 1))),  # 1
-            up, nn.Conv2d(NF, NF, 3, 1, 1), _lrelu(),  # 2, 3, 4
-            up, nn.Conv2d(NF, NF, 3, 1, 1), _lrelu(),  # 5, 6, 7
-            nn.Conv2d(NF, NF, 3, 1, 1), _lrelu(),  # 8, 9
+            _Shortcut(
+                nn.Sequential(*[_RRDBOriginal() for _ in range(NB)], nn.Conv2d(NF, NF, 3, 1, 1))
+            ),  # 1
+            up,
+            nn.Conv2d(NF, NF, 3, 1, 1),
+            _lrelu(),  # 2, 3, 4
+            up,
+            nn.Conv2d(NF, NF, 3, 1, 1),
+            _lrelu(),  # 5, 6, 7
+            nn.Conv2d(NF, NF, 3, 1, 1),
+            _lrelu(),  # 8, 9
             nn.Conv2d(NF, 3, 3, 1, 1),  # 10
         )
 
@@ -206,13 +213,17 @@ CASES = [
 
 @pytest.mark.parametrize("layout,ref_cls,arch,opts,nest,side", CASES)
 @pytest.mark.parametrize("given_layout", ["auto", "explicit"])
-def test_reference_layouts_load_to_identical_outputs(tmp_path, layout, ref_cls, arch, opts, nest, side, given_layout):
+def test_reference_layouts_load_to_identical_outputs(
+    tmp_path, layout, ref_cls, arch, opts, nest, side, given_layout
+):
     ref = _randomise(ref_cls())
     state = ref.state_dict()
     path = tmp_path / "w.pth"
     torch.save({nest: state} if nest else state, path)
     ours = archs.build(arch, **opts).eval()
-    digest = weights.load(ours, path, layout="auto" if given_layout == "auto" else layout, sha256=_sha(path))
+    digest = weights.load(
+        ours, path, layout="auto" if given_layout == "auto" else layout, sha256=_sha(path)
+    )
     assert digest == _sha(path)
     x = torch.rand(2, 3, side, side)
     with torch.no_grad():

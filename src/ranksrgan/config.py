@@ -48,10 +48,14 @@ def _check_references(config: dict[str, Any], source: str) -> None:
     """Names that must refer to entries elsewhere in the config (the schema cannot say so)."""
     archives = config.get("archives", {})
     datasets = config.get("datasets", {})
-    refs = [(f"datasets.{name}.archive", spec.get("archive"), archives, "archive")
-            for name, spec in datasets.items()]
-    refs += [(f"data.datasets[{i}]", name, datasets, "dataset")
-             for i, name in enumerate(config.get("data", {}).get("datasets", []))]
+    refs = [
+        (f"datasets.{name}.archive", spec.get("archive"), archives, "archive")
+        for name, spec in datasets.items()
+    ]
+    refs += [
+        (f"data.datasets[{i}]", name, datasets, "dataset")
+        for i, name in enumerate(config.get("data", {}).get("datasets", []))
+    ]
     for key, value, known, kind in refs:
         if value not in known:
             raise RankSRGANError(

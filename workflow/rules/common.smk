@@ -1,6 +1,13 @@
 # Config validation, paths and input functions shared by every stage's rules.
+import os
 import sys
 from pathlib import Path
+
+# `ranksrgan` lives beside the Python running Snakemake (.venv/bin) even when that venv is
+# not activated: put it on PATH for the shell rules (idempotent).
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
@@ -21,6 +28,16 @@ if not config:
 validate_config(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", _config_source()
 )
+
+
+# Names never span folders; shard numbers are integers.
+wildcard_constraints:
+    dataset=r"[^/]+",
+    method=r"[^/]+",
+    archive=r"[^/]+",
+    preset=r"[^/]+",
+    shard=r"\d+",
+
 
 RESULTS = config["results_dir"]
 CACHE = config["cache_dir"]

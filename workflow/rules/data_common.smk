@@ -1,13 +1,6 @@
 # Input/parameter functions of the data stage (kept apart from the rules: snakemake --lint).
-import os
 import re
 import shlex
-
-# `ranksrgan` lives beside the Python running Snakemake (.venv/bin) even when that venv is
-# not activated; put it on PATH for the shell rules. (Belongs in common.smk; idempotent.)
-_BIN = os.path.dirname(sys.executable)
-if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
 
 # "{archive}.{type}" file name -> archive name (types may contain a dot: tar.gz).
 ARCHIVE_FILES = {f"{a}.{spec['type']}": a for a, spec in config["archives"].items()}

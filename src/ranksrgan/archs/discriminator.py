@@ -29,7 +29,10 @@ class _DiscriminatorVGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"{type(self).__name__} expects {self.input_size}x{self.input_size} inputs, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"{type(self).__name__} expects {self.input_size}x{self.input_size} inputs, "
+                f"got {tuple(x.shape[-2:])}"
+            )
         fea = run_vgg_layers(self, self._order, x).flatten(1)
         return self.linear2(self.lrelu(self.linear1(fea)))
 

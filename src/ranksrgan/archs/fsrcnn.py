@@ -19,7 +19,15 @@ from ranksrgan.archs.registry import register
 class FSRCNN(nn.Module):
     """FSRCNN(d, s, m) with PReLU and a 9x9 stride-``upscale`` transposed conv."""
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, d: int = 56, s: int = 12, m: int = 4, upscale: int = 4):
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        d: int = 56,
+        s: int = 12,
+        m: int = 4,
+        upscale: int = 4,
+    ):
         super().__init__()
         self.upscale = upscale
         self.m = m

@@ -25,7 +25,9 @@ class _RankerVGG(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
-            nn.Linear(nf * 8, 100), nn.LeakyReLU(negative_slope=0.2, inplace=True), nn.Linear(100, 1)
+            nn.Linear(nf * 8, 100),
+            nn.LeakyReLU(negative_slope=0.2, inplace=True),
+            nn.Linear(100, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,8 @@ networks by name with ``build(name, **options)`` so that config files can name t
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from torch import nn
 

@@ -55,7 +55,15 @@ class RRDB(nn.Module):
 class RRDBNet(nn.Module):
     """x4 RRDBNet: trunk at LR, nearest x2 upsampling twice, LeakyReLU 0.2."""
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, upscale: int = 4):
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        nf: int = 64,
+        nb: int = 23,
+        gc: int = 32,
+        upscale: int = 4,
+    ):
         super().__init__()
         if upscale != 4:
             raise ValueError(f"rrdbnet: only upscale 4 is implemented, got {upscale}")

@@ -20,7 +20,9 @@ from ranksrgan.archs.registry import register
 class SRResNet(nn.Module):
     """x2/x3/x4 SRResNet generator (no BN, ReLU, no global skip)."""
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 16, upscale: int = 4):
+    def __init__(
+        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 16, upscale: int = 4
+    ):
         super().__init__()
         if upscale not in (2, 3, 4):
             raise ValueError(f"srresnet: upscale must be 2, 3 or 4, got {upscale}")

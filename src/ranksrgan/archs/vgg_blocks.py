@@ -11,6 +11,7 @@ from torch import nn
 
 Spec = list[tuple[str, int, int, int, int, bool]]
 
+
 def vgg_spec(in_nc: int, nf: int, depth: str) -> Spec:
     """Layer spec for ``depth`` in {"8", "12", "16"} (conv layer count + 2 linear layers).
 
@@ -28,10 +29,15 @@ def vgg_spec(in_nc: int, nf: int, depth: str) -> Spec:
         elif depth == "8":
             spec += [(f"{s}_1", cin, c, 4, 2, True)]
         elif depth == "16":
-            spec += [(f"{s}_0", cin, c, 3, 1, True), (f"{s}_1", c, c, 3, 1, True), (f"{s}_2", c, c, 4, 2, True)]
+            spec += [
+                (f"{s}_0", cin, c, 3, 1, True),
+                (f"{s}_1", c, c, 3, 1, True),
+                (f"{s}_2", c, c, 4, 2, True),
+            ]
         else:
             raise ValueError(f"unknown VGG depth {depth}")
     return spec
+
 
 def add_vgg_layers(module: nn.Module, spec: Spec, conv_bias: bool) -> list[tuple[str, bool]]:
     """Create ``conv*``/``bn*`` attributes on ``module``; return ``(suffix, has_bn)`` in order.
@@ -48,7 +54,10 @@ def add_vgg_layers(module: nn.Module, spec: Spec, conv_bias: bool) -> list[tuple
         order.append((suffix, bn))
     return order
 
-def run_vgg_layers(module: nn.Module, order: list[tuple[str, bool]], x: torch.Tensor) -> torch.Tensor:
+
+def run_vgg_layers(
+    module: nn.Module, order: list[tuple[str, bool]], x: torch.Tensor
+) -> torch.Tensor:
     """Forward through the layers: conv, [BN], LeakyReLU 0.2 each."""
     for suffix, bn in order:
         x = getattr(module, f"conv{suffix}")(x)

@@ -2,10 +2,11 @@
 
 For each archive member matching the dataset's globs (image id = file stem, sorted by id):
 read under the image policy, crop bottom/right to a multiple of the scale (as the authors'
-``modcrop``), write ``HR/{id}.png``, downsample with :func:`ranksrgan.imresize` (MATLAB
-``imresize(hr, 1/scale, 'bicubic')`` on uint8, as the authors' MATLAB LR scripts) and write
-``LR_x{scale}/{id}.png``. Resumable: an image whose HR and LR files both exist is not
-recomputed (both are written atomically, so an existing file is a complete file).
+``modcrop``), write ``HR/{id}.png``, downsample as the authors' ``generate_mod_LR_bic.m``
+(MATLAB ``imresize(im2double(hr), 1/scale, 'bicubic')`` then ``imwrite``:
+:func:`ranksrgan.imresize.imresize_im2double`) and write ``LR_x{scale}/{id}.png``.
+Resumable: an image whose HR and LR files both exist is not recomputed (both are written
+atomically, so an existing file is a complete file).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from PIL import Image
 
 from ranksrgan.data.extract import iter_extracted, list_members
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.imresize import imresize
+from ranksrgan.imresize import imresize_im2double
 from ranksrgan.io import ImagePolicy, read_image, sha256_file, write_parquet_atomic, write_png
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _make_pair(src: Path, member: str, archive: Path, scale: int, policy: ImageP
             f"{archive}: member '{member}': image is {img.shape[0]}x{img.shape[1]}, "
             f"too small for x{scale} downsampling"
         )
-    lr = imresize(hr, 1.0 / scale)
+    lr = imresize_im2double(hr, 1.0 / scale)
     # LR first: an HR file without its LR is then never mistaken for a finished pair.
     write_png(lr_path, lr)
     write_png(hr_path, hr)

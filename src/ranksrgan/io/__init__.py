@@ -1,6 +1,11 @@
 """Toolkit I/O: the image reading policy, atomic writes and Parquet helpers."""
 
-from ranksrgan.io.atomic import atomic_path, write_bytes_atomic, write_parquet_atomic, save_torch_atomic
+from ranksrgan.io.atomic import (
+    atomic_path,
+    save_torch_atomic,
+    write_bytes_atomic,
+    write_parquet_atomic,
+)
 from ranksrgan.io.hashing import sha256_file
 from ranksrgan.io.images import ImagePolicy, list_images, read_image, write_png
 

@@ -24,10 +24,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=(suffix if suffix is not None else final.suffix) + ".tmp",
+        prefix=f".{final.name}.",
+        suffix=(suffix if suffix is not None else final.suffix) + ".tmp",
         dir=final.parent,
     )
     os.close(fd)
+    # mkstemp creates 0600 files; outputs should get the usual permissions under the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -87,7 +87,9 @@ def read_image(path: str | os.PathLike, policy: ImagePolicy = ImagePolicy()) -> 
             raise RankSRGANError(f"{p}: image has transparency (image policy alpha=error)")
     h, w = arr.shape[:2]
     if min(h, w) < policy.min_size:
-        raise RankSRGANError(f"{p}: image is {h}x{w}, smaller than the minimum {policy.min_size} px")
+        raise RankSRGANError(
+            f"{p}: image is {h}x{w}, smaller than the minimum {policy.min_size} px"
+        )
     return np.ascontiguousarray(arr)
 
 
@@ -105,6 +107,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not d.is_dir():
         raise RankSRGANError(f"{d}: image folder not found")
     return sorted(
-        f for f in d.iterdir()
+        f
+        for f in d.iterdir()
         if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") and f.is_file()
     )

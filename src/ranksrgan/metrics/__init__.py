@@ -44,7 +44,9 @@ class Metric:
         self.params = dict(params)
         self.device = device
         self.min_size = min_size  # smallest accepted image side, before shaving
-        blob = json.dumps({"name": name, "version": VERSION, **self.params}, sort_keys=True, default=str)
+        blob = json.dumps(
+            {"name": name, "version": VERSION, **self.params}, sort_keys=True, default=str
+        )
         self.params_hash = hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -123,8 +125,15 @@ def create_metric(name: str, device: str | torch.device = "cpu", **options: Any)
             return fn(x, ref, colour=colour, shave_px=shave_px, quantize=quantize)
 
         params = {"colour": colour, "shave": shave_px, "quantize": quantize}
-        return Metric(key, run, lower_better=False, full_reference=True, params=params, device=dev,
-                      min_size=2 * shave_px + (11 if key == "ssim" else 1))
+        return Metric(
+            key,
+            run,
+            lower_better=False,
+            full_reference=True,
+            params=params,
+            device=dev,
+            min_size=2 * shave_px + (11 if key == "ssim" else 1),
+        )
     return _pyiqa_metric(name, dev, options)
 
 
@@ -132,7 +141,9 @@ def _pyiqa_metric(name: str, dev: torch.device, options: dict) -> Metric:
     try:
         import pyiqa
     except ImportError:
-        raise RankSRGANError(f"metric {name!r} is not built in and pyiqa is not installed") from None
+        raise RankSRGANError(
+            f"metric {name!r} is not built in and pyiqa is not installed"
+        ) from None
     if name not in pyiqa.list_models():
         raise RankSRGANError(f"unknown metric {name!r} (not built in, not a pyiqa metric)")
     m = pyiqa.create_metric(name, device=dev, **options)
@@ -142,5 +153,6 @@ def _pyiqa_metric(name: str, dev: torch.device, options: dict) -> Metric:
         return m(x, ref) if fr else m(x)
 
     params = {"backend": f"pyiqa {getattr(pyiqa, '__version__', '?')}", **options}
-    return Metric(name, run, lower_better=bool(m.lower_better), full_reference=fr, params=params,
-                  device=dev)
+    return Metric(
+        name, run, lower_better=bool(m.lower_better), full_reference=fr, params=params, device=dev
+    )

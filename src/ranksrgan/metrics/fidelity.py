@@ -16,7 +16,9 @@ from ranksrgan.metrics.colour import rgb_to_luma, shave
 
 def _luma_pair(x, ref, colour, shave_px, quantize):
     if x.shape != ref.shape:
-        raise ValueError(f"image and reference differ in size: {tuple(x.shape)} vs {tuple(ref.shape)}")
+        raise ValueError(
+            f"image and reference differ in size: {tuple(x.shape)} vs {tuple(ref.shape)}"
+        )
     a = shave(rgb_to_luma(x, colour, quantize), shave_px)
     b = shave(rgb_to_luma(ref, colour, quantize), shave_px)
     return a, b
@@ -38,11 +40,17 @@ def _gauss_1d(dtype, device) -> torch.Tensor:
 
 
 def _valid_filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """'valid' correlation of ... x H x W with the separable window g g'."""
+    """'valid' correlation of ... x H x W with the separable window g g' (in-place sums)."""
     k = g.numel()
     h, w = x.shape[-2:]
-    rows = sum(g[i] * x[..., i : i + h - k + 1, :] for i in range(k))
-    return sum(g[i] * rows[..., :, i : i + w - k + 1] for i in range(k))
+    gl = g.tolist()
+    rows = x[..., 0 : h - k + 1, :] * gl[0]
+    for i in range(1, k):
+        rows.add_(x[..., i : i + h - k + 1, :], alpha=gl[i])
+    out = rows[..., :, 0 : w - k + 1] * gl[0]
+    for i in range(1, k):
+        out.add_(rows[..., :, i : i + w - k + 1], alpha=gl[i])
+    return out
 
 
 def ssim(

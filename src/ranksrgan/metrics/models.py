@@ -81,7 +81,7 @@ def _field(struct: np.ndarray, name: str, index: int) -> np.ndarray:
 
 
 def load_nrqm(path: str | os.PathLike) -> NRQMModel:
-    """Read an ``NRQM_model.mat`` in the layout pyiqa's NRQM loads (``model.rf``, ``model.linear``)."""
+    """Read an ``NRQM_model.mat`` in pyiqa's NRQM layout (``model.rf``, ``model.linear``)."""
     p = Path(path)
     if not p.is_file():
         raise RankSRGANError(f"{p}: NRQM model file not found")

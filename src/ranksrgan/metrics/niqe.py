@@ -7,6 +7,7 @@ MATLAB semantics kept on purpose (they decide ties and degenerate blocks):
   when ``rhatnorm`` is NaN (a block with no negative or no positive coefficient);
 - ``nanmean`` per feature, ``nancov`` over complete rows; a single block makes ``nancov``
   treat the row as a vector (the variance of its 36 values), as MATLAB does;
+- residuals |im - mu| < 1e-9 (flat regions) are set to exactly 0 (see _normalize);
 - the second scale is MATLAB ``imresize(im, 0.5)`` of the double image (no rounding).
 """
 
@@ -22,6 +23,7 @@ from scipy.special import gamma as gamma_fn
 from ranksrgan.metrics.resize import imresize_double
 
 BLOCK = 96
+FLAT_TOL = 1e-9  # |im - local mean| below this (on 0..255) counts as exactly 0
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
@@ -42,7 +44,9 @@ _TABLE_CACHE: dict = {}
 def _tables(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
     key = (str(device), dtype)
     if key not in _TABLE_CACHE:
-        _TABLE_CACHE[key] = tuple(torch.as_tensor(t, dtype=dtype, device=device) for t in _tables_np())
+        _TABLE_CACHE[key] = tuple(
+            torch.as_tensor(t, dtype=dtype, device=device) for t in _tables_np()
+        )
     return _TABLE_CACHE[key]
 
 
@@ -57,10 +61,18 @@ def _filter_replicate(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """imfilter(x, g g', 'replicate') on ... x H x W, as two 1-D passes."""
     r = g.numel() // 2
     h, w = x.shape[-2:]
-    xp = torch.nn.functional.pad(x.unsqueeze(1) if x.ndim == 3 else x, (r, r, r, r), mode="replicate")
+    xp = torch.nn.functional.pad(
+        x.unsqueeze(1) if x.ndim == 3 else x, (r, r, r, r), mode="replicate"
+    )
     xp = xp.squeeze(1) if x.ndim == 3 else xp
-    rows = sum(g[k] * xp[..., k : k + h, :] for k in range(g.numel()))
-    return sum(g[k] * rows[..., :, k : k + w] for k in range(g.numel()))
+    gl = g.tolist()
+    rows = xp[..., 0:h, :] * gl[0]
+    for k in range(1, len(gl)):
+        rows.add_(xp[..., k : k + h, :], alpha=gl[k])
+    out = rows[..., :, 0:w] * gl[0]
+    for k in range(1, len(gl)):
+        out.add_(rows[..., :, k : k + w], alpha=gl[k])
+    return out
 
 
 def _normalize(im: torch.Tensor) -> torch.Tensor:
@@ -68,7 +80,12 @@ def _normalize(im: torch.Tensor) -> torch.Tensor:
     both = _filter_replicate(torch.stack([im, im * im], dim=1), g)
     mu, mu2 = both[:, 0], both[:, 1]
     sigma = torch.sqrt((mu2 - mu * mu).abs())
-    return (im - mu) / (sigma + 1.0)
+    # In flat regions im - mu is pure rounding noise (~1e-13) whose sign depends on the order
+    # of the filter's sums, yet it decides the AGGD left/right split; MATLAB's value there is
+    # as arbitrary. Snap it to an exact 0 so scores are the same on every device and order.
+    resid = im - mu
+    resid = torch.where(resid.abs() < FLAT_TOL, 0.0, resid)
+    return resid / (sigma + 1.0)
 
 
 def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -82,7 +99,9 @@ def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     rhat = v.abs().mean(-1) ** 2 / v2.mean(-1)
     rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
     # Nearest table entry by bisection (r_gam increases), first index on ties, as min().
-    hi = torch.searchsorted(r_gam, rhatnorm.nan_to_num(nan=-1.0).contiguous()).clamp(1, len(r_gam) - 1)
+    hi = torch.searchsorted(r_gam, rhatnorm.nan_to_num(nan=-1.0).contiguous()).clamp(
+        1, len(r_gam) - 1
+    )
     lo = hi - 1
     d_lo = (r_gam[lo] - rhatnorm) ** 2
     d_hi = (r_gam[hi] - rhatnorm) ** 2

@@ -29,10 +29,22 @@ def build_niqe(
     def run(x: torch.Tensor) -> torch.Tensor:
         return niqe_luma(_shave(rgb_to_luma(x, colour, quantize), shave_px), mu_t, cov_t, block)
 
-    params = {"colour": colour, "shave": shave_px, "block": int(block), "quantize": bool(quantize),
-              "niqe_params_sha256": sha}
-    return Metric("niqe", run, lower_better=True, full_reference=False, params=params,
-                  device=device, min_size=int(block) + 2 * shave_px)
+    params = {
+        "colour": colour,
+        "shave": shave_px,
+        "block": int(block),
+        "quantize": bool(quantize),
+        "niqe_params_sha256": sha,
+    }
+    return Metric(
+        "niqe",
+        run,
+        lower_better=True,
+        full_reference=False,
+        params=params,
+        device=device,
+        min_size=int(block) + 2 * shave_px,
+    )
 
 
 _shave = shave

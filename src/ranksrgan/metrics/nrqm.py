@@ -46,7 +46,9 @@ def _gamma_table(device, dtype):
     if key not in _GAMMA_CACHE:
         # Same grid as the reference (a float32 arange, then cast), so the chosen shapes agree.
         gamma = torch.arange(0.03, 10 + 0.001, 0.001).to(device=device, dtype=dtype)
-        r = (torch.lgamma(1.0 / gamma) + torch.lgamma(3.0 / gamma) - 2 * torch.lgamma(2.0 / gamma)).exp()
+        r = (
+            torch.lgamma(1.0 / gamma) + torch.lgamma(3.0 / gamma) - 2 * torch.lgamma(2.0 / gamma)
+        ).exp()
         neg = -r  # r decreases with gamma, so -r is sorted ascending for bisection
         if not bool((neg[1:] > neg[:-1]).all()):
             raise AssertionError("generalised Gaussian ratio table is not monotone")
@@ -79,11 +81,17 @@ def _block_dct(img: torch.Tensor, P, dct2d) -> torch.Tensor:
     g = torch.sort(gamma_gen_gauss(flat), dim=-1)[0]
     cv = P.coeff_var_dct(blocks)
     ori = P.oriented_dct_rho(blocks)
-    return torch.stack([
-        g[:, : math.ceil(0.1 * g.shape[-1]) + 1].mean(-1), g.mean(-1),
-        cv[:, math.floor(0.9 * cv.shape[-1]) :].mean(-1), cv.mean(-1),
-        ori[:, math.floor(0.9 * ori.shape[-1]) :].mean(-1), ori.mean(-1),
-    ], dim=1)
+    return torch.stack(
+        [
+            g[:, : math.ceil(0.1 * g.shape[-1]) + 1].mean(-1),
+            g.mean(-1),
+            cv[:, math.floor(0.9 * cv.shape[-1]) :].mean(-1),
+            cv.mean(-1),
+            ori[:, math.floor(0.9 * ori.shape[-1]) :].mean(-1),
+            ori.mean(-1),
+        ],
+        dim=1,
+    )
 
 
 def _gauss11(dtype, device) -> torch.Tensor:
@@ -93,10 +101,17 @@ def _gauss11(dtype, device) -> torch.Tensor:
 
 
 def _valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """'valid' correlation of ... x H x W with the separable window g g' (in-place sums)."""
     k = g.numel()
     h, w = x.shape[-2:]
-    rows = sum(g[i] * x[..., i : i + h - k + 1, :] for i in range(k))
-    return sum(g[i] * rows[..., :, i : i + w - k + 1] for i in range(k))
+    gl = g.tolist()
+    rows = x[..., 0 : h - k + 1, :] * gl[0]
+    for i in range(1, k):
+        rows.add_(x[..., i : i + h - k + 1, :], alpha=gl[i])
+    out = rows[..., :, 0 : w - k + 1] * gl[0]
+    for i in range(1, k):
+        out.add_(rows[..., :, i : i + w - k + 1], alpha=gl[i])
+    return out
 
 
 def cs_means(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
@@ -117,8 +132,10 @@ def _global_gsm(img: torch.Tensor, P, SCFpyr, imresize) -> torch.Tensor:
     lp = [x[..., 0] for x in pyr[1]] + [x[..., 0] for x in pyr[2]]
     sub = P.norm_sender_normalized(lp)
     feat = [gamma_gen_gauss(s.reshape(n, -1)) for s in sub]
-    feat += [gamma_gen_gauss(torch.cat((sub[i].reshape(n, -1), sub[i + nb].reshape(n, -1)), 1))
-             for i in range(nb)]
+    feat += [
+        gamma_gen_gauss(torch.cat((sub[i].reshape(n, -1), sub[i + nb].reshape(n, -1)), 1))
+        for i in range(nb)
+    ]
     hp = pyr[0]
     up = torch.stack([imresize(s, sizes=hp.shape[1:]) for s in lp], dim=1)  # n x 12 x H x W
     feat += list(cs_means(up, hp.unsqueeze(1).expand_as(up)).unbind(1))
@@ -189,14 +206,22 @@ def _model(model_path: str | None) -> NRQMModel:
 
 def _ma_params(model: NRQMModel, colour, shave_px, quantize) -> dict:
     return {
-        "colour": colour, "shave": shave_px, "quantize": bool(quantize),
+        "colour": colour,
+        "shave": shave_px,
+        "quantize": bool(quantize),
         "nrqm_model": "SYNTHETIC" if model.synthetic else "real",
-        "nrqm_sha256": model.sha256, "stand_in": model.synthetic,
+        "nrqm_sha256": model.sha256,
+        "stand_in": model.synthetic,
     }
 
 
-def build_ma(device: torch.device, colour: str = "y", shave: int = 4, quantize: bool = True,
-             model_path: str | None = None) -> Metric:
+def build_ma(
+    device: torch.device,
+    colour: str = "y",
+    shave: int = 4,
+    quantize: bool = True,
+    model_path: str | None = None,
+) -> Metric:
     """Ma (NRQM) metric object. A synthetic model file makes every score a labelled stand-in."""
     if colour not in COLOURS:
         raise ValueError(f"ma colour must be one of {COLOURS}, got {colour!r}")
@@ -206,12 +231,26 @@ def build_ma(device: torch.device, colour: str = "y", shave: int = 4, quantize: 
     def run(x: torch.Tensor) -> torch.Tensor:
         return ma_from_luma(_shave(rgb_to_luma(x, colour, quantize), s), model)
 
-    return Metric("ma", run, lower_better=False, full_reference=False,
-                  params=_ma_params(model, colour, s, quantize), device=device, min_size=MIN_SIZE + 2 * s)
+    return Metric(
+        "ma",
+        run,
+        lower_better=False,
+        full_reference=False,
+        params=_ma_params(model, colour, s, quantize),
+        device=device,
+        min_size=MIN_SIZE + 2 * s,
+    )
 
 
-def build_pi(device: torch.device, colour: str = "y", shave: int = 4, quantize: bool = True,
-             model_path: str | None = None, block: int = 96, params_path: str | None = None) -> Metric:
+def build_pi(
+    device: torch.device,
+    colour: str = "y",
+    shave: int = 4,
+    quantize: bool = True,
+    model_path: str | None = None,
+    block: int = 96,
+    params_path: str | None = None,
+) -> Metric:
     """PI = ((10 - Ma) + NIQE) / 2 with both on the same luma and shave."""
     from ranksrgan.metrics.niqe_metric import build_niqe
 
@@ -221,10 +260,20 @@ def build_pi(device: torch.device, colour: str = "y", shave: int = 4, quantize: 
     def run(x: torch.Tensor) -> torch.Tensor:
         return ((10.0 - ma(x)) + niqe(x)) / 2.0
 
-    params = {**ma.params, "block": niqe.params["block"],
-              "niqe_params_sha256": niqe.params["niqe_params_sha256"]}
-    return Metric("pi", run, lower_better=True, full_reference=False, params=params, device=device,
-                  min_size=max(ma.min_size, niqe.min_size))
+    params = {
+        **ma.params,
+        "block": niqe.params["block"],
+        "niqe_params_sha256": niqe.params["niqe_params_sha256"],
+    }
+    return Metric(
+        "pi",
+        run,
+        lower_better=True,
+        full_reference=False,
+        params=params,
+        device=device,
+        min_size=max(ma.min_size, niqe.min_size),
+    )
 
 
 _shave = shave

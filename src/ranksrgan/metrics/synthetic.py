@@ -32,8 +32,11 @@ def _feature_ranges() -> list[tuple[np.ndarray, np.ndarray]]:
     from ranksrgan.metrics.colour import rgb_to_luma
     from ranksrgan.metrics.nrqm import nrqm_features
 
-    crops = [skimage.data.astronaut()[100:260, 150:310], skimage.data.coffee()[100:260, 200:360],
-             skimage.data.chelsea()[50:210, 100:260]]
+    crops = [
+        skimage.data.astronaut()[100:260, 150:310],
+        skimage.data.coffee()[100:260, 200:360],
+        skimage.data.chelsea()[50:210, 100:260],
+    ]
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).double() / 255.0
     feats = nrqm_features(rgb_to_luma(x, "y"))
     out = []
@@ -74,9 +77,14 @@ def _forest(rng: np.random.Generator, n_trees: int, lo: np.ndarray, hi: np.ndarr
     nodestatus = np.where(ldau > 0, -3, -1).astype(np.int32)
     nodestatus[np.arange(N_NODES)[:, None] >= count[None, :]] = 0
     return {
-        "lDau": ldau, "rDau": rdau, "nodestatus": nodestatus,
-        "nrnodes": np.array([[N_NODES]], np.int32), "upper": upper, "avnode": avnode,
-        "mbest": mbest, "ndtree": count.astype(np.int32)[None, :],
+        "lDau": ldau,
+        "rDau": rdau,
+        "nodestatus": nodestatus,
+        "nrnodes": np.array([[N_NODES]], np.int32),
+        "upper": upper,
+        "avnode": avnode,
+        "mbest": mbest,
+        "ndtree": count.astype(np.int32)[None, :],
     }
 
 
@@ -89,8 +97,10 @@ def build_synthetic_nrqm(seed: int = 0, n_trees: int = 2000) -> dict:
     for i, f in enumerate(forests):
         rf[0, i] = f
     linear = np.array([[rng.uniform(-1, 1)], [0.4], [0.35], [0.3]]) + rng.normal(0, 0.02, (4, 1))
-    note = (f"SYNTHETIC NRQM stand-in (seed {seed}, {n_trees} trees): not Ma et al.'s model; "
-            "scores made with it are meaningless")
+    note = (
+        f"SYNTHETIC NRQM stand-in (seed {seed}, {n_trees} trees): not Ma et al.'s model; "
+        "scores made with it are meaningless"
+    )
     return {"model": {"rf": rf, "linear": linear}, SYNTHETIC_MARKER: note}
 
 

@@ -23,16 +23,21 @@ def _run(args: argparse.Namespace) -> int:
 
     if (args.shard is None) != (args.shard_size is None):
         raise RankSRGANError("--shard and --shard-size go together")
-    items = shard_items(args.data_manifest, args.sr_manifest, args.method, args.shard,
-                        args.shard_size or 1)
+    items = shard_items(
+        args.data_manifest, args.sr_manifest, args.method, args.shard, args.shard_size or 1
+    )
     metrics = [
-        create_metric(n, args.device, **(_metric_options(n, args) if n in OWN_METRICS or n == "nrqm" else {}))
+        create_metric(
+            n, args.device, **(_metric_options(n, args) if n in OWN_METRICS or n == "nrqm" else {})
+        )
         for n in args.metrics
     ]
     policy = ImagePolicy(alpha=args.alpha, min_size=1)
     df = score_shard(args.dataset, args.method, items, metrics, args.out, policy)
     n_err = int((df["error"] != "").sum())
-    print(f"{args.out}: {df['image'].nunique()} images x {len(metrics)} metrics, {n_err} error rows")
+    print(
+        f"{args.out}: {df['image'].nunique()} images x {len(metrics)} metrics, {n_err} error rows"
+    )
     return 0
 
 
@@ -50,7 +55,10 @@ def _fetch(args: argparse.Namespace) -> int:
     p = ensure_model_file(args.path, args.url, args.sha256)
     model = load_nrqm(p)
     if model.synthetic:
-        raise RankSRGANError(f"{p}: is a SYNTHETIC stand-in ({model.note}); set metric_models.nrqm.synthetic: true to use it")
+        raise RankSRGANError(
+            f"{p}: is a SYNTHETIC stand-in ({model.note}); "
+            "set metric_models.nrqm.synthetic: true to use it"
+        )
     print(f"{p}: NRQM model ok (sha256 {model.sha256})")
     return 0
 

@@ -25,6 +25,8 @@ def gather(shards: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     dup = df.duplicated(["image", "metric"])
     if dup.any():
         r = df[dup].iloc[0]
-        raise RankSRGANError(f"{out}: image {r['image']} metric {r['metric']} appears in two shards")
+        raise RankSRGANError(
+            f"{out}: image {r['image']} metric {r['metric']} appears in two shards"
+        )
     write_parquet_atomic(df, out)
     return df

@@ -27,8 +27,19 @@ from ranksrgan.metrics import Metric
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "dataset", "method", "image", "metric", "value", "height", "width", "colour", "shave",
-    "protocol", "params_hash", "stand_in", "error",
+    "dataset",
+    "method",
+    "image",
+    "metric",
+    "value",
+    "height",
+    "width",
+    "colour",
+    "shave",
+    "protocol",
+    "params_hash",
+    "stand_in",
+    "error",
 ]
 HR = "HR"
 
@@ -43,8 +54,11 @@ class Item:
 
 
 def shard_items(
-    data_manifest: str | Path, sr_manifest: str | Path | None, method: str,
-    shard: int | None, shard_size: int,
+    data_manifest: str | Path,
+    sr_manifest: str | Path | None,
+    method: str,
+    shard: int | None,
+    shard_size: int,
 ) -> list[Item]:
     """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
     data = _read_manifest(data_manifest, ("image", "hr_path"))
@@ -85,16 +99,25 @@ def _to_tensor(img) -> torch.Tensor:
 
 def _row(dataset, method, item, metric: Metric, value, h, w, error) -> dict:
     return {
-        "dataset": dataset, "method": method, "image": item.image, "metric": metric.name,
-        "value": float(value), "height": h, "width": w,
-        "colour": str(metric.params.get("colour", "")), "shave": int(metric.params.get("shave", -1)),
+        "dataset": dataset,
+        "method": method,
+        "image": item.image,
+        "metric": metric.name,
+        "value": float(value),
+        "height": h,
+        "width": w,
+        "colour": str(metric.params.get("colour", "")),
+        "shave": int(metric.params.get("shave", -1)),
         "protocol": json.dumps(metric.params, sort_keys=True, default=str),
-        "params_hash": metric.params_hash, "stand_in": metric.stand_in, "error": error,
+        "params_hash": metric.params_hash,
+        "stand_in": metric.stand_in,
+        "error": error,
     }
 
 
-def score_item(dataset: str, method: str, item: Item, metrics: Sequence[Metric],
-               policy: ImagePolicy) -> list[dict]:
+def score_item(
+    dataset: str, method: str, item: Item, metrics: Sequence[Metric], policy: ImagePolicy
+) -> list[dict]:
     """Rows of one image for every metric; failures become rows with the error text."""
     try:
         img = read_image(item.path, policy)
@@ -109,18 +132,24 @@ def score_item(dataset: str, method: str, item: Item, metrics: Sequence[Metric],
         value = math.nan
         try:
             if min(h, w) < m.min_size:
-                raise RankSRGANError(f"image is {h}x{w}; {m.name} needs at least {m.min_size} px per side")
+                raise RankSRGANError(
+                    f"image is {h}x{w}; {m.name} needs at least {m.min_size} px per side"
+                )
             if m.full_reference:
                 if ref is None:
                     hr = read_image(item.hr_path, policy)
                     if hr.shape != img.shape:
-                        raise RankSRGANError(f"{item.hr_path}: HR is {hr.shape[0]}x{hr.shape[1]}, image is {h}x{w}")
+                        raise RankSRGANError(
+                            f"{item.hr_path}: HR is {hr.shape[0]}x{hr.shape[1]}, image is {h}x{w}"
+                        )
                     ref = _to_tensor(hr)
                 value = float(m(x, ref)[0])
             else:
                 value = float(m(x)[0])
             if math.isnan(value):
-                raise RankSRGANError(f"{m.name} is undefined on this image (NaN: flat or degenerate content)")
+                raise RankSRGANError(
+                    f"{m.name} is undefined on this image (NaN: flat or degenerate content)"
+                )
         except (RankSRGANError, ValueError, RuntimeError) as exc:
             error = f"{item.path}: {exc}" if not str(exc).startswith(item.path) else str(exc)
             value = math.nan
@@ -129,10 +158,15 @@ def score_item(dataset: str, method: str, item: Item, metrics: Sequence[Metric],
 
 
 def score_shard(
-    dataset: str, method: str, items: Sequence[Item], metrics: Sequence[Metric], out: str | Path,
-    policy: ImagePolicy = ImagePolicy(),
+    dataset: str,
+    method: str,
+    items: Sequence[Item],
+    metrics: Sequence[Metric],
+    out: str | Path,
+    policy: ImagePolicy | None = None,
 ) -> pd.DataFrame:
     """Score ``items`` with ``metrics`` and write ``out`` atomically; resume from a partial file."""
+    policy = policy or ImagePolicy()
     out = Path(out)
     partial = out.with_name(out.name + ".partial.parquet")
     hashes = {m.name: m.params_hash for m in metrics}
@@ -151,7 +185,9 @@ def score_shard(
         if item.image in finished:
             continue
         t0 = time.perf_counter()
-        frames.append(pd.DataFrame(score_item(dataset, method, item, metrics, policy), columns=COLUMNS))
+        frames.append(
+            pd.DataFrame(score_item(dataset, method, item, metrics, policy), columns=COLUMNS)
+        )
         write_parquet_atomic(pd.concat(frames, ignore_index=True), partial)
         log.info("%s/%s/%s scored in %.2f s", dataset, method, item.image, time.perf_counter() - t0)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
@@ -165,8 +201,20 @@ def score_shard(
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    return df.astype({
-        "dataset": str, "method": str, "image": str, "metric": str, "value": "float64",
-        "height": "int64", "width": "int64", "colour": str, "shave": "int64", "protocol": str,
-        "params_hash": str, "stand_in": bool, "error": str,
-    })
+    return df.astype(
+        {
+            "dataset": str,
+            "method": str,
+            "image": str,
+            "metric": str,
+            "value": "float64",
+            "height": "int64",
+            "width": "int64",
+            "colour": str,
+            "shave": "int64",
+            "protocol": str,
+            "params_hash": str,
+            "stand_in": bool,
+            "error": str,
+        }
+    )

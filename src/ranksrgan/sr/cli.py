@@ -30,17 +30,41 @@ def _run(args: argparse.Namespace) -> int:
     from ranksrgan.sr.shard import MethodSpec, Upscaler, run_shard
 
     spec = MethodSpec(
-        name=args.method, kind=args.kind, arch=args.arch, arch_options=args.arch_options,
-        weights=args.weights, weights_sha256=args.weights_sha256, layout=args.layout,
-        param_key=args.param_key, stand_in=args.stand_in,
+        name=args.method,
+        kind=args.kind,
+        arch=args.arch,
+        arch_options=args.arch_options,
+        weights=args.weights,
+        weights_sha256=args.weights_sha256,
+        layout=args.layout,
+        param_key=args.param_key,
+        stand_in=args.stand_in,
     )
-    opts = InferenceOptions(precision=args.precision, channels_last=args.channels_last,
-                            tile=args.tile, tile_pad=args.tile_pad)
+    opts = InferenceOptions(
+        precision=args.precision,
+        channels_last=args.channels_last,
+        tile=args.tile,
+        tile_pad=args.tile_pad,
+    )
     up = Upscaler(spec, device=args.device, opts=opts, scale=args.scale)
-    df = run_shard(args.manifest, args.shard, args.shard_size, args.out_dir, args.shard_out, up,
-                   progress=not args.no_progress)
-    log.info("%s shard %d: %d images on %s (%s), %.3f s total", args.method, args.shard, len(df),
-             up.device, up.precision, df["runtime_s"].sum())
+    df = run_shard(
+        args.manifest,
+        args.shard,
+        args.shard_size,
+        args.out_dir,
+        args.shard_out,
+        up,
+        progress=not args.no_progress,
+    )
+    log.info(
+        "%s shard %d: %d images on %s (%s), %.3f s total",
+        args.method,
+        args.shard,
+        len(df),
+        up.device,
+        up.precision,
+        df["runtime_s"].sum(),
+    )
     return 0
 
 
@@ -59,29 +83,47 @@ def _fetch(args: argparse.Namespace) -> int:
     if bool(args.url) == bool(args.path):
         raise RankSRGANError("fetch-weights: give exactly one of --url and --path")
     if args.out and str(cached_path(entry, args.cache_dir)) != args.out:
-        raise RankSRGANError(f"fetch-weights: {args.out} is not where the cache keeps {args.url or args.path}")
+        raise RankSRGANError(
+            f"fetch-weights: {args.out} is not where the cache keeps {args.url or args.path}"
+        )
     print(fetch(entry, args.cache_dir, timeout_s=args.timeout_s))
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ranksrgan sr`` and its subcommands."""
-    p = subparsers.add_parser("sr", help="super-resolve datasets (one shard per call), gather shards")
+    p = subparsers.add_parser(
+        "sr", help="super-resolve datasets (one shard per call), gather shards"
+    )
     sub = p.add_subparsers(dest="sr_command", metavar="COMMAND", required=True)
 
     r = sub.add_parser("run", help="super-resolve one shard of a dataset with one method")
-    r.add_argument("--manifest", required=True, help="data manifest (R/data/{dataset}/manifest.parquet)")
+    r.add_argument(
+        "--manifest", required=True, help="data manifest (R/data/{dataset}/manifest.parquet)"
+    )
     r.add_argument("--method", required=True, help="method name (recorded in the manifest)")
     r.add_argument("--kind", choices=["bicubic", "network"], default="network")
     r.add_argument("--arch", help="network name in ranksrgan.archs")
-    r.add_argument("--arch-options", type=_json_object, default={}, help="JSON object of arch options")
+    r.add_argument(
+        "--arch-options", type=_json_object, default={}, help="JSON object of arch options"
+    )
     r.add_argument("--weights", help="local weights file (.pth state dict)")
-    r.add_argument("--weights-sha256", type=_none_or, default=None,
-                   help="expected sha256 (or prefix); none = check the file-name prefix if any")
-    r.add_argument("--layout", default="auto", help="key layout: auto, authors, esrgan_original, basicsr")
+    r.add_argument(
+        "--weights-sha256",
+        type=_none_or,
+        default=None,
+        help="expected sha256 (or prefix); none = check the file-name prefix if any",
+    )
+    r.add_argument(
+        "--layout", default="auto", help="key layout: auto, authors, esrgan_original, basicsr"
+    )
     r.add_argument("--param-key", default="auto", help="nesting key: auto, params_ema, params, ...")
-    r.add_argument("--stand-in", type=_none_or, default=None,
-                   help="label when the weights are a stand-in (default: from G.json beside the weights)")
+    r.add_argument(
+        "--stand-in",
+        type=_none_or,
+        default=None,
+        help="label when the weights are a stand-in (default: from G.json beside the weights)",
+    )
     r.add_argument("--shard", type=int, required=True)
     r.add_argument("--shard-size", type=int, required=True)
     r.add_argument("--out-dir", required=True, help="folder of the PNGs (R/sr/{method}/{dataset})")
@@ -90,14 +132,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     r.add_argument("--channels-last", action="store_true")
     r.add_argument("--tile", type=int, default=0, help="LR tile side (0 = whole image)")
-    r.add_argument("--tile-pad", type=lambda v: None if v == "auto" else int(v), default=None,
-                   help="LR context per tile side (auto = the network's receptive field)")
+    r.add_argument(
+        "--tile-pad",
+        type=lambda v: None if v == "auto" else int(v),
+        default=None,
+        help="LR context per tile side (auto = the network's receptive field)",
+    )
     r.add_argument("--scale", type=int, default=4)
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_run)
 
     g = sub.add_parser("gather", help="concatenate shard manifests")
-    g.add_argument("--shard", action="append", required=True, help="shard manifest (repeat, in order)")
+    g.add_argument(
+        "--shard", action="append", required=True, help="shard manifest (repeat, in order)"
+    )
     g.add_argument("--out", required=True)
     g.add_argument("--images", type=int, default=None, help="expected total image count")
     g.set_defaults(func=_gather)
@@ -106,7 +154,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--url")
     f.add_argument("--path")
     f.add_argument("--sha256", type=_none_or, default=None)
-    f.add_argument("--cache-dir", required=True, help="downloads go to CACHE_DIR/weights/<file name>")
+    f.add_argument(
+        "--cache-dir", required=True, help="downloads go to CACHE_DIR/weights/<file name>"
+    )
     f.add_argument("--out", help="expected output path (checked against the cache location)")
     f.add_argument("--timeout-s", type=float, default=60.0)
     f.set_defaults(func=_fetch)

@@ -11,7 +11,9 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_parquet_atomic
 
 
-def gather_shards(shards: list[str | os.PathLike], out: str | os.PathLike, expected_images: int | None = None) -> pd.DataFrame:
+def gather_shards(
+    shards: list[str | os.PathLike], out: str | os.PathLike, expected_images: int | None = None
+) -> pd.DataFrame:
     """Read shard manifests (in shard order), check they fit together, write ``out`` atomically."""
     frames = []
     for s in shards:
@@ -28,7 +30,9 @@ def gather_shards(shards: list[str | os.PathLike], out: str | os.PathLike, expec
     if df["method"].nunique() != 1:
         raise RankSRGANError(f"{out}: shards mix methods {sorted(df['method'].unique())}")
     if expected_images is not None and len(df) != expected_images:
-        raise RankSRGANError(f"{out}: {len(df)} images in the shards, config expects {expected_images}")
+        raise RankSRGANError(
+            f"{out}: {len(df)} images in the shards, config expects {expected_images}"
+        )
     df = df.sort_values("image", kind="stable").reset_index(drop=True)
     write_parquet_atomic(df, out)
     return df

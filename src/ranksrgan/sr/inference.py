@@ -77,11 +77,16 @@ def tile_boxes(size: int, tile: int, pad: int) -> list[tuple[int, int, int, int]
     """1-D tiling: ``(core_start, core_end, padded_start, padded_end)`` covering ``[0, size)``."""
     if tile <= 0 or tile >= size:
         return [(0, size, 0, size)]
-    return [(s, min(s + tile, size), max(s - pad, 0), min(s + tile + pad, size)) for s in range(0, size, tile)]
+    return [
+        (s, min(s + tile, size), max(s - pad, 0), min(s + tile + pad, size))
+        for s in range(0, size, tile)
+    ]
 
 
 @torch.inference_mode()
-def forward_tiled(model: nn.Module, x: torch.Tensor, scale: int, opts: InferenceOptions) -> torch.Tensor:
+def forward_tiled(
+    model: nn.Module, x: torch.Tensor, scale: int, opts: InferenceOptions
+) -> torch.Tensor:
     """``model(x)`` for an N x C x H x W float tensor, tiled per ``opts``; returns float32."""
     if opts.tile <= 0 or (x.shape[-2] <= opts.tile and x.shape[-1] <= opts.tile):
         return _run(model, x, opts)
@@ -94,7 +99,9 @@ def forward_tiled(model: nn.Module, x: torch.Tensor, scale: int, opts: Inference
         for cx0, cx1, px0, px1 in tile_boxes(w, opts.tile, pad):
             y = _run(model, x[..., py0:py1, px0:px1], opts)
             if out is None:
-                out = torch.empty((n, y.shape[1], h * scale, w * scale), dtype=torch.float32, device=x.device)
+                out = torch.empty(
+                    (n, y.shape[1], h * scale, w * scale), dtype=torch.float32, device=x.device
+                )
             oy, ox = (cy0 - py0) * scale, (cx0 - px0) * scale
             out[..., cy0 * scale : cy1 * scale, cx0 * scale : cx1 * scale] = y[
                 ..., oy : oy + (cy1 - cy0) * scale, ox : ox + (cx1 - cx0) * scale
@@ -104,7 +111,13 @@ def forward_tiled(model: nn.Module, x: torch.Tensor, scale: int, opts: Inference
 
 def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     """H x W x 3 uint8 -> 1 x 3 x H x W float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255).unsqueeze(0).to(device)
+    return (
+        torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        .float()
+        .div_(255)
+        .unsqueeze(0)
+        .to(device)
+    )
 
 
 def to_uint8(y: torch.Tensor) -> np.ndarray:
@@ -112,7 +125,9 @@ def to_uint8(y: torch.Tensor) -> np.ndarray:
     return y[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def upscale_image(model: nn.Module, lr: np.ndarray, scale: int, device: torch.device, opts: InferenceOptions) -> np.ndarray:
+def upscale_image(
+    model: nn.Module, lr: np.ndarray, scale: int, device: torch.device, opts: InferenceOptions
+) -> np.ndarray:
     """Super-resolve one H x W x 3 uint8 image with a prepared network; returns uint8."""
     return to_uint8(forward_tiled(model, to_tensor(lr, device), scale, opts))
 

@@ -20,7 +20,13 @@ import pandas as pd
 import torch
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import read_image, sha256_file, write_bytes_atomic, write_parquet_atomic, write_png
+from ranksrgan.io import (
+    read_image,
+    sha256_file,
+    write_bytes_atomic,
+    write_parquet_atomic,
+    write_png,
+)
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
@@ -33,8 +39,18 @@ log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["image", "hr_path", "lr_path", "height", "width", "hr_sha256", "lr_sha256"]
 SHARD_COLUMNS = [
-    "image", "method", "path", "height", "width", "sr_sha256", "lr_sha256", "weights_sha256",
-    "runtime_s", "device", "precision", "stand_in",
+    "image",
+    "method",
+    "path",
+    "height",
+    "width",
+    "sr_sha256",
+    "lr_sha256",
+    "weights_sha256",
+    "runtime_s",
+    "device",
+    "precision",
+    "stand_in",
 ]
 
 
@@ -67,14 +83,23 @@ def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
 class Upscaler:
     """Builds a method once and super-resolves uint8 images with it."""
 
-    def __init__(self, spec: MethodSpec, device: str = "auto", opts: InferenceOptions = InferenceOptions(), scale: int = 4):
+    def __init__(
+        self,
+        spec: MethodSpec,
+        device: str = "auto",
+        opts: InferenceOptions | None = None,
+        scale: int = 4,
+    ):
+        opts = opts if opts is not None else InferenceOptions()
         self.spec, self.opts, self.scale = spec, opts, scale
         self.stand_in = spec.stand_in
         if spec.kind == "bicubic":
             self.model, self.weights_sha256, self.device, self.precision = None, None, "cpu", "fp64"
             return
         if spec.kind != "network" or not spec.arch or not spec.weights:
-            raise RankSRGANError(f"method '{spec.name}': a network method needs an arch and a weights file")
+            raise RankSRGANError(
+                f"method '{spec.name}': a network method needs an arch and a weights file"
+            )
         from ranksrgan import archs, weights
 
         side = read_weights_sidecar(spec.weights)
@@ -86,7 +111,9 @@ class Upscaler:
         if expected is None and side is not None:
             expected = side.get("weights_sha256")  # the training stage records G.pth's hash
         model = archs.build(spec.arch, **spec.arch_options)
-        self.weights_sha256 = weights.load(model, spec.weights, spec.layout, expected, spec.param_key)
+        self.weights_sha256 = weights.load(
+            model, spec.weights, spec.layout, expected, spec.param_key
+        )
         dev = select_device(device)
         self.model = prepare_model(model, dev, opts)
         self.torch_device = dev
@@ -95,18 +122,26 @@ class Upscaler:
 
     def _check_sidecar(self, side: dict[str, Any]) -> None:
         arch, opts = side.get("arch"), side.get("arch_options")
-        if arch is not None and (arch != self.spec.arch or (opts is not None and opts != self.spec.arch_options)):
+        if arch is not None and (
+            arch != self.spec.arch or (opts is not None and opts != self.spec.arch_options)
+        ):
             raise RankSRGANError(
                 f"{self.spec.weights}: trained as {arch} {opts}, but method '{self.spec.name}' "
-                f"builds {self.spec.arch} {self.spec.arch_options} (align methods.{self.spec.name}.arch_options)"
+                f"builds {self.spec.arch} {self.spec.arch_options} "
+                f"(align methods.{self.spec.name}.arch_options)"
             )
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the output bits (stored in each image's sidecar)."""
         fp = {"method": self.spec.name, "kind": self.spec.kind, "scale": self.scale}
         if self.model is not None:
-            fp.update(arch=self.spec.arch, arch_options=self.spec.arch_options, weights_sha256=self.weights_sha256,
-                      inference=asdict(self.opts), device=self.device)
+            fp.update(
+                arch=self.spec.arch,
+                arch_options=self.spec.arch_options,
+                weights_sha256=self.weights_sha256,
+                inference=asdict(self.opts),
+                device=self.device,
+            )
         return fp
 
     def __call__(self, lr):
@@ -132,7 +167,10 @@ def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.D
     df = df.sort_values("image", kind="stable").reset_index(drop=True)
     n_shards = -(-len(df) // shard_size)
     if shard >= n_shards:
-        raise RankSRGANError(f"{p}: shard {shard} out of range ({len(df)} images = {n_shards} shards of {shard_size})")
+        raise RankSRGANError(
+            f"{p}: shard {shard} out of range "
+            f"({len(df)} images = {n_shards} shards of {shard_size})"
+        )
     return df.iloc[shard * shard_size : (shard + 1) * shard_size].reset_index(drop=True)
 
 
@@ -147,7 +185,11 @@ def _reusable(png: Path, side: Path, fp: dict[str, Any], lr_sha: str) -> dict[st
         rec = json.loads(side.read_text())
     except json.JSONDecodeError:
         return None
-    if rec.get("fingerprint") != fp or rec.get("lr_sha256") != lr_sha or rec.get("sr_sha256") != sha256_file(png):
+    if (
+        rec.get("fingerprint") != fp
+        or rec.get("lr_sha256") != lr_sha
+        or rec.get("sr_sha256") != sha256_file(png)
+    ):
         return None
     return rec
 
@@ -168,8 +210,13 @@ def run_shard(
     out = Path(out_dir)
     fp = upscaler.fingerprint()
     records, reused = [], 0
-    for row in tqdm(rows.itertuples(index=False), total=len(rows), disable=not progress,
-                    desc=f"{upscaler.spec.name} shard {shard}", unit="img"):
+    for row in tqdm(
+        rows.itertuples(index=False),
+        total=len(rows),
+        disable=not progress,
+        desc=f"{upscaler.spec.name} shard {shard}",
+        unit="img",
+    ):
         png, side = out / f"{row.image}.png", _sidecar_path(out, row.image)
         rec = _reusable(png, side, fp, row.lr_sha256)
         if rec is None:
@@ -179,20 +226,37 @@ def run_shard(
             runtime = time.perf_counter() - t0
             want = (lr.shape[0] * upscaler.scale, lr.shape[1] * upscaler.scale)
             if sr.shape[:2] != want:
-                raise RankSRGANError(f"{row.lr_path}: {upscaler.spec.name} gave {sr.shape[:2]}, expected {want}")
+                raise RankSRGANError(
+                    f"{row.lr_path}: {upscaler.spec.name} gave {sr.shape[:2]}, expected {want}"
+                )
             write_png(png, sr)
-            rec = {"fingerprint": fp, "lr_sha256": row.lr_sha256, "sr_sha256": sha256_file(png),
-                   "runtime_s": runtime, "height": int(sr.shape[0]), "width": int(sr.shape[1])}
+            rec = {
+                "fingerprint": fp,
+                "lr_sha256": row.lr_sha256,
+                "sr_sha256": sha256_file(png),
+                "runtime_s": runtime,
+                "height": int(sr.shape[0]),
+                "width": int(sr.shape[1]),
+            }
             write_bytes_atomic(side, json.dumps(rec, indent=1).encode())
         else:
             reused += 1
-        records.append({
-            "image": row.image, "method": upscaler.spec.name, "path": str(png),
-            "height": rec["height"], "width": rec["width"], "sr_sha256": rec["sr_sha256"],
-            "lr_sha256": row.lr_sha256, "weights_sha256": upscaler.weights_sha256,
-            "runtime_s": float(rec["runtime_s"]), "device": upscaler.device,
-            "precision": upscaler.precision, "stand_in": upscaler.stand_in,
-        })
+        records.append(
+            {
+                "image": row.image,
+                "method": upscaler.spec.name,
+                "path": str(png),
+                "height": rec["height"],
+                "width": rec["width"],
+                "sr_sha256": rec["sr_sha256"],
+                "lr_sha256": row.lr_sha256,
+                "weights_sha256": upscaler.weights_sha256,
+                "runtime_s": float(rec["runtime_s"]),
+                "device": upscaler.device,
+                "precision": upscaler.precision,
+                "stand_in": upscaler.stand_in,
+            }
+        )
     if reused:
         log.info("shard %d: reused %d of %d images from an earlier run", shard, reused, len(rows))
     df = pd.DataFrame(records, columns=SHARD_COLUMNS).astype(

@@ -42,7 +42,9 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
     if not p.is_file():
         raise RankSRGANError(f"{p}: weights file not found")
     actual = sha256_file(p)
-    want, source = (expected.lower(), "expected") if expected else (name_hash_prefix(p), "file-name prefix")
+    want, source = (
+        (expected.lower(), "expected") if expected else (name_hash_prefix(p), "file-name prefix")
+    )
     if want is not None:
         if len(want) < 8 or not re.fullmatch(r"[0-9a-f]+", want):
             raise RankSRGANError(f"{p}: bad sha256 '{expected}' (need >= 8 hex digits)")
@@ -56,7 +58,11 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
 def _download(url: str, dest: Path, timeout_s: float) -> None:
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "file":
-        src = Path(urllib.parse.unquote(parsed.path) if parsed.netloc == "" else parsed.netloc + parsed.path)
+        src = Path(
+            urllib.parse.unquote(parsed.path)
+            if parsed.netloc == ""
+            else parsed.netloc + parsed.path
+        )
         if not src.is_file():
             raise RankSRGANError(f"{url}: file not found")
         with atomic_path(dest) as tmp:
@@ -71,7 +77,7 @@ def _download(url: str, dest: Path, timeout_s: float) -> None:
 
 
 def cached_path(entry: dict[str, Any], cache_dir: str | os.PathLike) -> Path:
-    """Where ``fetch`` keeps an entry's file: the local path, or ``cache_dir/weights/<url name>``."""
+    """Where ``fetch`` keeps an entry: the local path, or ``cache_dir/weights/<url name>``."""
     if entry.get("path"):
         return Path(entry["path"])
     url = entry.get("url")

@@ -30,7 +30,8 @@ def read_state_dict(path: str | os.PathLike, param_key: str = "auto") -> dict[st
     except Exception as exc:  # noqa: BLE001  (UnpicklingError, RuntimeError, EOFError, zip errors...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RankSRGANError(
-            f"{p}: not a plain tensor state dict (torch.load weights_only=True refused it: {first[:160]})"
+            f"{p}: not a plain tensor state dict "
+            f"(torch.load weights_only=True refused it: {first[:160]})"
         ) from None
     if not isinstance(obj, dict):
         raise RankSRGANError(f"{p}: expected a dict of tensors, got {type(obj).__name__}")
@@ -48,18 +49,23 @@ def read_state_dict(path: str | os.PathLike, param_key: str = "auto") -> dict[st
         bad = next((k for k, v in obj.items() if not isinstance(v, torch.Tensor)), None)
         raise RankSRGANError(f"{p}: not a state dict of tensors (entry '{bad}')")
     if all(k.startswith("module.") for k in tensors):  # saved from DataParallel
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
 
 
-def _mismatch(src: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+def _mismatch(
+    src: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]
+) -> tuple[list[str], list[str]]:
     missing = [k for k in ours if k not in src and not k.endswith(_OPTIONAL)]
     unexpected = [k for k in src if k not in ours]
     return missing, unexpected
 
 
 def convert_state_dict(
-    state: dict[str, torch.Tensor], model: nn.Module, layout: str = "auto", source: str = "<state dict>"
+    state: dict[str, torch.Tensor],
+    model: nn.Module,
+    layout: str = "auto",
+    source: str = "<state dict>",
 ) -> tuple[dict[str, torch.Tensor], str]:
     """Rename ``state`` into ``model``'s keys; return ``(mapped, layout_used)``.
 
@@ -67,7 +73,9 @@ def convert_state_dict(
     """
     ours = model.state_dict()
     if layout != "auto" and layout not in LAYOUTS:
-        raise RankSRGANError(f"{source}: unknown weights layout '{layout}' (known: auto, {', '.join(LAYOUTS)})")
+        raise RankSRGANError(
+            f"{source}: unknown weights layout '{layout}' (known: auto, {', '.join(LAYOUTS)})"
+        )
     candidates = list(LAYOUTS) if layout == "auto" else [layout]
     best = None
     for name in candidates:
@@ -80,8 +88,8 @@ def convert_state_dict(
             for k, v in mapped.items():
                 if v.shape != ours[k].shape:
                     raise RankSRGANError(
-                        f"{source}: shape mismatch at '{k}' (layout {name}): file {tuple(v.shape)}, "
-                        f"model {tuple(ours[k].shape)}"
+                        f"{source}: shape mismatch at '{k}' (layout {name}): "
+                        f"file {tuple(v.shape)}, model {tuple(ours[k].shape)}"
                     )
             return mapped, name
         score = len(missing) + len(unexpected)
@@ -90,7 +98,8 @@ def convert_state_dict(
     _, name, missing, unexpected = best
     raise RankSRGANError(
         f"{source}: keys do not match {type(model).__name__} (closest layout '{name}'): "
-        f"{len(missing)} missing e.g. {missing[:3]}, {len(unexpected)} unexpected e.g. {unexpected[:3]}"
+        f"{len(missing)} missing e.g. {missing[:3]}, "
+        f"{len(unexpected)} unexpected e.g. {unexpected[:3]}"
     )
 
 

@@ -1,0 +1,127 @@
+"""Speed and agreement of our NIQE / Ma / PI against pyiqa on the same inputs.
+
+Usage: PYTHONPATH=src python3 benchmarks/metrics.py [--device cpu|cuda] [--quick]
+Prints ms per call, the speed-up (pyiqa time / ours) and the max |ours - pyiqa|.
+Ma/PI use a SYNTHETIC NRQM model of the real structure (scores meaningless, timings real).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A real-photo image of h x w (tiles of scikit-image photos, reflected to size)."""
+    src = [skimage.data.coffee(), skimage.data.chelsea(), skimage.data.astronaut()][seed % 3]
+    reps = (-(-h // src.shape[0]), -(-w // src.shape[1]), 1)
+    big = np.tile(src, reps)
+    return np.ascontiguousarray(big[:h, :w])
+
+
+def _batch(imgs, device):
+    return (torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).double() / 255).to(device)
+
+
+def _time(fn, reps: int, sync) -> tuple[float, torch.Tensor]:
+    out = fn()
+    sync()
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = fn()
+    sync()
+    return (time.perf_counter() - t) / reps, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions and smaller batch")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    home = Path(tempfile.mkdtemp())
+    (home / "hub" / "pyiqa").mkdir(parents=True)
+    shutil.copy(REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat", home / "hub/pyiqa/")
+    os.environ["TORCH_HOME"] = str(home)
+    from ranksrgan.metrics import create_metric
+    from ranksrgan.metrics.synthetic import write_synthetic_nrqm
+
+    try:
+        import pyiqa
+    except ImportError:
+        pyiqa = None
+        print("pyiqa not installed: pyiqa comparison SKIPPED (our timings only)")
+    reps = 1 if args.quick else 3
+    batch = 8 if args.quick else 64
+    print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+    niqe = create_metric("niqe", dev)
+    p_niqe = (
+        pyiqa.create_metric("niqe", device=dev, color_space="ycbcr", crop_border=4)
+        if pyiqa
+        else None
+    )
+    cases = [
+        ("NIQE 296x296 patch, batch 1", [_photo(296, 296, 1)], reps * 3),
+        (
+            f"NIQE 296x296 patch, batch {batch}",
+            [_photo(296, 296, i)[:, ::-1] if i % 2 else _photo(296, 296, i) for i in range(batch)],
+            reps,
+        ),
+        ("NIQE 2040x1356 image", [_photo(1356, 2040, 1)], reps),
+    ]
+    for label, imgs, r in cases:
+        x = _batch([np.ascontiguousarray(i) for i in imgs], dev)
+        t_ours, ours = _time(lambda x=x: niqe(x), r, sync)
+        per = len(imgs)
+        line = f"{label}: ours {1000 * t_ours / per:.1f} ms/image"
+        if p_niqe is not None:
+            t_ref, ref = _time(lambda x=x: p_niqe(x.float()), r, sync)
+            diff = (ours - ref.detach().cpu().double().reshape(-1)).abs().max().item()
+            line += f", pyiqa {1000 * t_ref / per:.1f} ms/image"
+            line += f", speed-up {t_ref / t_ours:.1f}x, max|diff| {diff:.2e}"
+        print(line, flush=True)
+
+    model = home / "NRQM_model_SYNTHETIC.mat"
+    write_synthetic_nrqm(model, seed=0, n_trees=2000)
+    x = _batch([_photo(339, 510, 0)], dev)
+    for name in ("ma", "pi"):
+        # pyiqa's NRQM takes the unrounded Y: compare Ma on the same (quantize=False).
+        m = create_metric(name, dev, model_path=str(model), quantize=(name == "pi"))
+        t_ours, ours = _time(lambda m=m: m(x), 1, sync)
+        line = f"{name.upper()} 510x339 image (SYNTHETIC model): ours {t_ours:.2f} s"
+        if pyiqa is not None:
+            kind = "nrqm" if name == "ma" else "pi"
+            opts = {"pretrained_model_path": str(model), "crop_border": 4, "color_space": "ycbcr"}
+            try:
+                if name == "ma":
+                    pm = pyiqa.create_metric(kind, device=dev, **opts)
+                    fn = lambda pm=pm: pm(x.float())  # noqa: E731
+                else:  # pyiqa's PI builds NRQM from the default URL: assemble it on our file
+                    pn = pyiqa.create_metric("nrqm", device=dev, **opts)
+                    fn = lambda pn=pn: (10 - pn(x.float()) + p_niqe(x.float())) / 2  # noqa: E731
+                t_ref, ref = _time(fn, 1, sync)
+                diff = abs(ours.item() - float(ref))
+                line += f", pyiqa {t_ref:.2f} s, speed-up {t_ref / t_ours:.1f}x, |diff| {diff:.2e}"
+                if name == "pi":
+                    line += " (PI: our Ma on uint8 Y, pyiqa's on unrounded Y)"
+            except Exception as exc:  # noqa: BLE001
+                line += f", pyiqa failed: {exc}"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Ma (NRQM) and PI: our vectorised forests and batched features equal pyiqa's NRQM."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+import skimage.data
+import torch
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.metrics import create_metric
+from ranksrgan.metrics.colour import rgb_to_luma, shave
+from ranksrgan.metrics.models import ensure_model_file, load_nrqm
+from ranksrgan.metrics.nrqm import forest_predict, ma_from_luma
+from ranksrgan.metrics.synthetic import write_synthetic_nrqm
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """Full-size synthetic model (3 forests x 2000 trees, 2881 nodes): the real structure."""
+    p = tmp_path_factory.mktemp("nrqm") / "NRQM_model_SYNTHETIC.mat"
+    write_synthetic_nrqm(p, seed=3, n_trees=2000)
+    return p
+
+
+def _pyiqa_params(path):
+    mat = scipy.io.loadmat(path)["model"]
+    rfs = []
+    for i in range(3):
+        t = mat["rf"][0, 0][0, i][0, 0]
+        rfs.append([t[0], t[1], t[4], t[5], t[6]])
+    return mat["linear"][0, 0], rfs
+
+
+def test_synthetic_model_has_real_structure_and_is_labelled(model_path):
+    m = load_nrqm(model_path)
+    assert m.synthetic and "SYNTHETIC" in m.note
+    for f, n_feat in zip(m.forests, (18, 45, 75), strict=True):
+        assert f.ldau.shape == f.rdau.shape == f.upper.shape == f.avnode.shape == (2881, 2000)
+        assert f.mbest.max() == n_feat or f.mbest.max() <= n_feat
+    mat = scipy.io.loadmat(model_path)["model"]
+    assert mat["rf"][0, 0][0, 0][0, 0]["lDau"].dtype == np.int32
+    metric = create_metric("ma", model_path=str(model_path))
+    assert metric.params["nrqm_model"] == "SYNTHETIC" and metric.stand_in
+
+
+def test_forest_walk_equals_pyiqa_tree_loop(model_path):
+    P = pytest.importorskip("pyiqa.archs.nrqm_arch")
+    m = load_nrqm(model_path)
+    _, rfs = _pyiqa_params(model_path)
+    rng = np.random.default_rng(0)
+    f = m.forests[0]
+    lo, hi = f.upper.min(), f.upper.max()
+    feats = rng.uniform(lo, hi, (3, 18))
+    ours = forest_predict(f, feats)
+    theirs = P.random_forest_regression(torch.from_numpy(feats), *rfs[0]).numpy().ravel()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_ma_and_pi_equal_pyiqa_on_full_size_model(model_path):
+    P = pytest.importorskip("pyiqa.archs.nrqm_arch")
+    x = (
+        torch.from_numpy(skimage.data.coffee()[100:228, 150:310].copy())
+        .permute(2, 0, 1)[None]
+        .double()
+        / 255
+    )
+    y = shave(rgb_to_luma(x, "y"), 4)
+    linear, rfs = _pyiqa_params(model_path)
+    theirs = float(P.nrqm(y[:, None], linear, rfs))
+    ours = ma_from_luma(y, load_nrqm(model_path)).item()
+    assert abs(ours - theirs) < 1e-5, (ours, theirs)
+    ma = create_metric("ma", model_path=str(model_path))(x).item()
+    niqe = create_metric("niqe")(x).item()
+    pi = create_metric("pi", model_path=str(model_path))(x).item()
+    assert abs(ma - ours) < 1e-12
+    assert abs(pi - ((10 - ma) + niqe) / 2) < 1e-12
+
+
+def test_missing_real_model_is_one_line_error(tmp_path):
+    target = tmp_path / "NRQM_model.mat"
+    with pytest.raises(RankSRGANError) as e:
+        ensure_model_file(target, "http://127.0.0.1:9/NRQM_model.mat", None, timeout_s=2)
+    msg = str(e.value)
+    assert str(target) in msg and "http://127.0.0.1:9/NRQM_model.mat" in msg and "\n" not in msg
+    with pytest.raises(RankSRGANError, match="not found"):
+        create_metric("ma", model_path=str(target))
+    assert not os.path.exists(target)

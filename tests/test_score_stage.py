@@ -1,0 +1,132 @@
+"""Score stage end to end on a tiny manifest built from scikit-image photos."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+from ranksrgan.cli import main
+from ranksrgan.imresize import imresize
+from ranksrgan.io import write_png
+from ranksrgan.score import shard as shard_mod
+
+METRICS = ["niqe", "psnr", "ssim"]
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    """HR + bicubic 'SR' of three photos, one corrupt SR file and one too-small image."""
+    photos = {
+        "a_coffee": skimage.data.coffee()[:160, :200],
+        "b_chelsea": skimage.data.chelsea()[:160, :240],
+        "c_small": skimage.data.astronaut()[:64, :64],
+        "d_corrupt": skimage.data.rocket()[:160, :200],
+    }
+    rows, sr_rows = [], []
+    for name, hr in photos.items():
+        hr_p, sr_p = tmp_path / "HR" / f"{name}.png", tmp_path / "SR" / f"{name}.png"
+        write_png(hr_p, np.ascontiguousarray(hr))
+        write_png(sr_p, imresize(imresize(hr, 0.25), 4.0))
+        rows.append(
+            {
+                "image": name,
+                "hr_path": str(hr_p),
+                "lr_path": "",
+                "height": hr.shape[0],
+                "width": hr.shape[1],
+                "hr_sha256": "",
+                "lr_sha256": "",
+            }
+        )
+        sr_rows.append({"image": name, "method": "bicubic", "path": str(sr_p)})
+    (tmp_path / "SR" / "d_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    pd.DataFrame(rows).to_parquet(tmp_path / "data.parquet")
+    pd.DataFrame(sr_rows).to_parquet(tmp_path / "sr.parquet")
+    return tmp_path
+
+
+def _run(tiny, method, out, shard=None):
+    argv = [
+        "score",
+        "run",
+        "--dataset",
+        "tiny",
+        "--method",
+        method,
+        "--data-manifest",
+        str(tiny / "data.parquet"),
+        "--metrics",
+        *METRICS,
+        "--out",
+        str(out),
+    ]
+    if method != "HR":
+        argv += ["--sr-manifest", str(tiny / "sr.parquet")]
+    if shard is not None:
+        argv += ["--shard", str(shard), "--shard-size", "2"]
+    return main(argv)
+
+
+def test_shards_errors_and_gather(tiny):
+    outs = [tiny / f"s{k}.parquet" for k in (0, 1)]
+    for k, out in enumerate(outs):
+        assert _run(tiny, "bicubic", out, shard=k) == 0
+    assert main(["score", "gather", "--out", str(tiny / "all.parquet"), *map(str, outs)]) == 0
+    df = pd.read_parquet(tiny / "all.parquet")
+    assert len(df) == 4 * len(METRICS)
+    assert set(shard_mod.COLUMNS) <= set(df.columns)
+    ok = df[df["error"] == ""]
+    assert ok["value"].notna().all()  # no silent NaN
+    assert df[df["error"] != ""]["value"].isna().all()
+    corrupt = df[df["image"] == "d_corrupt"]
+    assert (corrupt["error"].str.contains("corrupt")).all()
+    small = df[(df["image"] == "c_small") & (df["metric"] == "niqe")].iloc[0]
+    assert "niqe needs at least 104 px" in small["error"] and small["height"] == 64
+    assert not df[(df["image"] == "c_small") & (df["metric"] == "psnr")]["error"].iloc[0]
+    niqe = df[(df["metric"] == "niqe") & (df["error"] == "")]
+    assert (niqe["shave"] == 4).all() and (niqe["colour"] == "y").all()
+    assert niqe["params_hash"].nunique() == 1 and not df["stand_in"].any()
+
+
+def test_hr_pseudo_method_uses_hr_images(tiny):
+    out = tiny / "hr.parquet"
+    assert _run(tiny, "HR", out) == 0
+    df = pd.read_parquet(out)
+    psnr = df[(df["metric"] == "psnr") & (df["image"] == "a_coffee")]["value"].iloc[0]
+    assert psnr == float("inf")
+    assert (df[df["image"] == "d_corrupt"]["error"] == "").all()  # its HR file is fine
+
+
+def test_resume_skips_scored_images(tiny, monkeypatch):
+    out = tiny / "resume.parquet"
+    calls = []
+    real = shard_mod.score_item
+
+    def failing(dataset, method, item, metrics, policy):
+        calls.append(item.image)
+        if item.image == "b_chelsea":
+            raise KeyboardInterrupt  # simulate a killed job after the first image
+        return real(dataset, method, item, metrics, policy)
+
+    monkeypatch.setattr(shard_mod, "score_item", failing)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny, "bicubic", out)
+    assert not out.exists() and (tiny / "resume.parquet.partial.parquet").exists()
+    calls.clear()
+    monkeypatch.setattr(shard_mod, "score_item", lambda *a: (calls.append(a[2].image), real(*a))[1])
+    assert _run(tiny, "bicubic", out) == 0
+    assert "a_coffee" not in calls and "b_chelsea" in calls
+    assert pd.read_parquet(out)["image"].nunique() == 4
+    assert not (tiny / "resume.parquet.partial.parquet").exists()
+
+
+def test_missing_sr_output_is_one_line_error(tiny, capsys):
+    sr = pd.read_parquet(tiny / "sr.parquet").iloc[:2]
+    sr.to_parquet(tiny / "sr.parquet")
+    assert _run(tiny, "bicubic", tiny / "x.parquet") == 1
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.startswith("error: ")
+        and "no bicubic output for image c_small" in err
+        and "\n" not in err
+    )

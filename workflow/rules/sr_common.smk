@@ -1,0 +1,113 @@
+# SR stage helpers (config checks, input functions, arguments) for rules/sr.smk.
+import json
+import shlex
+from urllib.parse import urlparse
+
+from ranksrgan.errors import RankSRGANError
+
+SR = config.get("sr", {})
+SR_METHODS = config.get("methods", {})
+WEIGHTS = config.get("weights", {})
+
+
+def _check_sr_config():
+    """One-line errors for what the schema cannot say (references between sections)."""
+    for m in SR.get("methods", []):
+        if m not in SR_METHODS:
+            raise RankSRGANError(f"config key 'sr.methods': unknown method '{m}'")
+    for d in SR.get("datasets", []):
+        if d not in config["datasets"]:
+            raise RankSRGANError(f"config key 'sr.datasets': unknown dataset '{d}'")
+    for m, spec in SR_METHODS.items():
+        if spec["kind"] != "network":
+            continue
+        if "arch" not in spec:
+            raise RankSRGANError(f"config key 'methods.{m}.arch' (missing key)")
+        if ("weights" in spec) == ("train_preset" in spec):
+            raise RankSRGANError(
+                f"config key 'methods.{m}': give exactly one of 'weights' and 'train_preset'"
+            )
+        w = spec.get("weights")
+        if isinstance(w, str) and w not in WEIGHTS:
+            raise RankSRGANError(
+                f"config key 'methods.{m}.weights': unknown weights '{w}'"
+            )
+
+
+_check_sr_config()
+
+
+def _weights_entry(method):
+    """The method's weights registry entry (dict) or None (bicubic / trained)."""
+    w = SR_METHODS[method].get("weights")
+    return WEIGHTS[w] if isinstance(w, str) else w
+
+
+def _fetched_path(entry):
+    """Where `ranksrgan sr fetch-weights` keeps a URL entry (= ranksrgan.weights.cached_path)."""
+    return f"{CACHE}/weights/{Path(urlparse(entry['url']).path).name}"
+
+
+# fetched file name -> registry entry, for the fetch rule
+WEIGHT_FILES = {
+    Path(_fetched_path(e)).name: e
+    for e in [_weights_entry(m) for m in SR_METHODS]
+    if e and e.get("url")
+}
+
+
+def sr_weights_input(wildcards):
+    """The weights file a method needs: fetched, local, or the training stage's G.pth."""
+    spec = SR_METHODS[wildcards.method]
+    if spec["kind"] == "bicubic":
+        return []
+    if "train_preset" in spec:
+        return [train_generator(spec["train_preset"])]
+    entry = _weights_entry(wildcards.method)
+    return [entry["path"]] if entry.get("path") else [_fetched_path(entry)]
+
+
+def sr_gpu(wildcards):
+    """Network methods hold a GPU unless the config runs on CPU; bicubic never does."""
+    return (
+        0 if SR_METHODS[wildcards.method]["kind"] == "bicubic" else gpu_count(wildcards)
+    )
+
+
+def sr_run_args(wildcards, input):
+    spec = SR_METHODS[wildcards.method]
+    args = [
+        f"--shard-size {SR['shard_size']}",
+        f"--device {config['device']}",
+        "--scale",
+        str(config["scale"]),
+    ]
+    if spec["kind"] == "bicubic":
+        return " ".join(["--kind bicubic"] + args)
+    entry = _weights_entry(wildcards.method) or {}
+    args += [
+        "--kind network",
+        f"--arch {spec['arch']}",
+        f"--arch-options {shlex.quote(json.dumps(spec.get('arch_options', {})))}",
+        f"--weights {shlex.quote(str(input.weights))}",
+        f"--weights-sha256 {entry.get('sha256') or 'none'}",
+        f"--layout {entry.get('layout', 'auto')}",
+        f"--param-key {entry.get('param_key', 'auto')}",
+        f"--precision {SR['precision']}",
+        f"--tile {SR['tile']} --tile-pad {SR['tile_pad']}",
+    ]
+    if SR["channels_last"]:
+        args.append("--channels-last")
+    return " ".join(args)
+
+
+def sr_shards(wildcards):
+    n = n_shards(wildcards.dataset, SR["shard_size"])
+    base = f"{RESULTS}/sr/{wildcards.method}/{wildcards.dataset}/shards"
+    return [f"{base}/{k}.parquet" for k in range(n)]
+
+
+def sr_targets():
+    return [
+        sr_manifest(m, d) for m in SR.get("methods", []) for d in SR.get("datasets", [])
+    ]
