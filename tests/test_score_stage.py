@@ -130,3 +130,16 @@ def test_missing_sr_output_is_one_line_error(tiny, capsys):
         and "no bicubic output for image c_small" in err
         and "\n" not in err
     )
+
+
+def test_stand_in_sr_method_marks_every_row(tiny):
+    # An SR output from a demo-trained network must not pass as a real method's score.
+    sr = pd.read_parquet(tiny / "sr.parquet")
+    sr["stand_in"] = ["tiny demo run"] + [""] * (len(sr) - 1)
+    sr.to_parquet(tiny / "sr.parquet")
+    out = tiny / "stand_in.parquet"
+    assert _run(tiny, "bicubic", out) == 0
+    df = pd.read_parquet(out)
+    first = df["image"] == sr["image"].iloc[0]
+    assert df[first]["stand_in"].all() and (df[first]["stand_in_note"] == "tiny demo run").all()
+    assert not df[~first]["stand_in"].any() and (df[~first]["stand_in_note"] == "").all()

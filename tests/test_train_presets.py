@@ -112,24 +112,9 @@ def test_ragan_run_from_init_exports_authors_layout(root):
     torch.save(init, root / "init.pth")
     cfg = write_config(root, {"esr": _esrgan_like()})
     out = root / "esr"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(cfg),
-                "--preset",
-                "esr",
-                "--out",
-                str(out),
-                "--init",
-                str(root / "init.pth"),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    args = ["train", "--config", str(cfg), "--preset", "esr", "--out", str(out)]
+    args += ["--init", str(root / "init.pth"), "--device", "cpu"]
+    assert main(args) == 0
     g = torch.load(out / "G.pth", weights_only=True)
     assert list(g) == list(init)
     assert any(k.startswith("RRDB_trunk.0.RDB1") for k in g)
@@ -138,24 +123,7 @@ def test_ragan_run_from_init_exports_authors_layout(root):
     meta = json.loads((out / "G.json").read_text())
     assert meta["init_from"].endswith("init.pth") and meta["iterations"] == 3
     # rerunning a finished preset only re-exports (the checkpoint is at the last iteration)
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(cfg),
-                "--preset",
-                "esr",
-                "--out",
-                str(out),
-                "--init",
-                str(root / "init.pth"),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert main(args) == 0
     assert all(
         torch.equal(g[k], v) for k, v in torch.load(out / "G.pth", weights_only=True).items()
     )

@@ -9,19 +9,12 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_parquet_atomic
+from ranksrgan.io.parquet import read_shards
 
 
 def gather(shards: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """Concatenate shard files (in the given order) and write ``out`` atomically."""
-    frames = []
-    for s in shards:
-        p = Path(s)
-        if not p.is_file():
-            raise RankSRGANError(f"{p}: score shard not found")
-        frames.append(pd.read_parquet(p))
-    if not frames:
-        raise RankSRGANError(f"{out}: no shards to gather")
-    df = pd.concat(frames, ignore_index=True)
+    df = read_shards(shards, out, "score shard")
     dup = df.duplicated(["image", "metric"])
     if dup.any():
         r = df[dup].iloc[0]

@@ -39,6 +39,7 @@ COLUMNS = [
     "protocol",
     "params_hash",
     "stand_in",
+    "stand_in_note",
     "error",
 ]
 HR = "HR"
@@ -51,6 +52,7 @@ class Item:
     image: str
     path: str
     hr_path: str
+    stand_in: str = ""  # why the SR method is a stand-in (sr manifest), "" for a real one
 
 
 def shard_items(
@@ -63,6 +65,7 @@ def shard_items(
     """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
     data = _read_manifest(data_manifest, ("image", "hr_path"))
     data = data.sort_values("image").reset_index(drop=True)
+    notes: dict[str, str] = {}
     if method == HR:
         paths = dict(zip(data["image"], data["hr_path"], strict=True))
     else:
@@ -70,13 +73,18 @@ def shard_items(
             raise RankSRGANError(f"method {method}: an sr manifest is required (only HR has none)")
         sr = _read_manifest(sr_manifest, ("image", "path"))
         paths = dict(zip(sr["image"], sr["path"], strict=True))
+        if "stand_in" in sr.columns:
+            notes = dict(zip(sr["image"], sr["stand_in"].fillna("").astype(str), strict=True))
         missing = sorted(set(data["image"]) - set(paths))
         if missing:
             raise RankSRGANError(f"{sr_manifest}: no {method} output for image {missing[0]}")
     rows = data if shard is None else data.iloc[shard * shard_size : (shard + 1) * shard_size]
     if shard is not None and rows.empty and shard > 0:
         raise RankSRGANError(f"{data_manifest}: shard {shard} is empty ({len(data)} images)")
-    return [Item(r.image, str(paths[r.image]), str(r.hr_path)) for r in rows.itertuples()]
+    return [
+        Item(r.image, str(paths[r.image]), str(r.hr_path), notes.get(r.image, ""))
+        for r in rows.itertuples()
+    ]
 
 
 def _read_manifest(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
@@ -110,7 +118,10 @@ def _row(dataset, method, item, metric: Metric, value, h, w, error) -> dict:
         "shave": int(metric.params.get("shave", -1)),
         "protocol": json.dumps(metric.params, sort_keys=True, default=str),
         "params_hash": metric.params_hash,
-        "stand_in": metric.stand_in,
+        "stand_in": bool(metric.stand_in or item.stand_in),
+        "stand_in_note": "; ".join(
+            n for n in (item.stand_in, "SYNTHETIC NRQM model" if metric.stand_in else "") if n
+        ),
         "error": error,
     }
 
@@ -215,6 +226,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
             "protocol": str,
             "params_hash": str,
             "stand_in": bool,
+            "stand_in_note": str,
             "error": str,
         }
     )

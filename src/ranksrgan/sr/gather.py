@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_parquet_atomic
+from ranksrgan.io.parquet import read_shards
 
 
 def gather_shards(
     shards: list[str | os.PathLike], out: str | os.PathLike, expected_images: int | None = None
 ) -> pd.DataFrame:
     """Read shard manifests (in shard order), check they fit together, write ``out`` atomically."""
-    frames = []
-    for s in shards:
-        p = Path(s)
-        if not p.is_file():
-            raise RankSRGANError(f"{p}: shard manifest not found")
-        frames.append(pd.read_parquet(p))
-    if not frames:
-        raise RankSRGANError(f"{out}: no shard manifests given")
-    df = pd.concat(frames, ignore_index=True)
+    df = read_shards(shards, out, "shard manifest")
     dup = df["image"][df["image"].duplicated()]
     if len(dup):
         raise RankSRGANError(f"{out}: image '{dup.iloc[0]}' appears in two shards")

@@ -1,0 +1,28 @@
+"""Parquet helpers shared by the stages' gather steps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ranksrgan.errors import RankSRGANError
+
+
+def read_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, what: str):
+    """Concatenate shard Parquet files in the given order.
+
+    Raises a one-line error naming a missing shard (``what`` says which kind) or ``out`` when
+    no shard is given.
+    """
+    frames = []
+    for s in shards:
+        p = Path(s)
+        if not p.is_file():
+            raise RankSRGANError(f"{p}: {what} not found")
+        frames.append(pd.read_parquet(p))
+    if not frames:
+        raise RankSRGANError(f"{out}: no {what}s to gather")
+    return pd.concat(frames, ignore_index=True)
