@@ -87,3 +87,41 @@ def test_missing_real_model_is_one_line_error(tmp_path):
     with pytest.raises(RankSRGANError, match="not found"):
         create_metric("ma", model_path=str(target))
     assert not os.path.exists(target)
+
+
+def _coffee_luma(rows=slice(60, 252), cols=slice(100, 324)):
+    x = torch.from_numpy(skimage.data.coffee()[rows, cols].copy()).permute(2, 0, 1)[None]
+    return shave(rgb_to_luma(x.double() / 255, "y"), 4)
+
+
+def test_shared_moment_cs_terms_equal_pairwise_cs_means():
+    from ranksrgan.metrics.nrqm import cs_means, cs_means_pairs, cs_means_vs_one
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(2, 4, 40, 52, generator=g, dtype=torch.float64) * 30
+    b = torch.randn(2, 40, 52, generator=g, dtype=torch.float64) * 30 + s[:, 0]
+    ref = torch.stack([cs_means(s[:, k], b) for k in range(4)], dim=1)
+    torch.testing.assert_close(cs_means_vs_one(s, b), ref, rtol=0, atol=1e-12)
+    ii, jj = [0, 0, 1, 2], [1, 3, 2, 3]
+    ref = torch.stack([cs_means(s[:, i], s[:, j]) for i, j in zip(ii, jj, strict=True)], dim=1)
+    torch.testing.assert_close(cs_means_pairs(s, ii, jj), ref, rtol=0, atol=1e-12)
+
+
+def test_batched_divisive_normalisation_and_resize_equal_pyiqa():
+    P = pytest.importorskip("pyiqa.archs.nrqm_arch")
+    from pyiqa.matlab_utils import SCFpyr_PyTorch, imresize
+
+    from ranksrgan.metrics.nrqm_fast import norm_sender_normalized, resize
+
+    img = _coffee_luma().unsqueeze(1)
+    pyr = SCFpyr_PyTorch(height=2, nbands=6).build(img)
+    lp = [x[..., 0] for x in pyr[1]] + [x[..., 0] for x in pyr[2]]
+    theirs, ours = P.norm_sender_normalized(lp), norm_sender_normalized(lp)
+    assert len(ours) == len(theirs) == 12
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape
+        # the reference resizes parents in float32: agreement to float32 rounding only
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    for band in (lp[0], lp[6]):
+        ref = imresize(band, sizes=pyr[0].shape[1:])
+        torch.testing.assert_close(resize(band, pyr[0].shape[1:]), ref, rtol=1e-5, atol=1e-4)

@@ -1,12 +1,14 @@
 """Ma et al.'s NRQM ("Ma" score) and the PIRM Perceptual Index, batched and vectorised.
 
 Features follow pyiqa's NRQM port of the MATLAB ``sr-metric`` code, so that our Ma equals
-pyiqa's on the same model file; pyiqa (a declared dependency) supplies the steerable pyramid,
-DCT and divisive-normalisation helpers. What is ours, and why it is fast:
+pyiqa's on the same model file; pyiqa (a declared dependency) still supplies the steerable
+pyramid, the Gaussian pyramid, the block DCT and im2col helpers. What is ours, and why it is fast:
+- the divisive normalisation of the 12 bands runs per scale on all six orientations at once
+  and the bicubic up-sampling of the bands is a cached pair of matrices (see nrqm_fast);
+- the 27 SSIM contrast-structure terms share each band's filtered moments across its pairs;
 - the generalised-Gaussian shape lookup bisects the monotone ratio table instead of building
   an (items x 9971) difference table (pyiqa: an unchunked ~1.5 GB lookup);
-- the 27 structure-correlation (SSIM contrast-structure) terms run as one batched separable
-  filter instead of 27 full 2-D convolutions;
+- the SSIM window runs as one batched separable 'valid' filter, not 27 2-D convolutions;
 - the three forests are walked for every tree and image at once on node arrays (one step per
   tree level), instead of a Python loop over trees.
 PI = ((10 - Ma) + NIQE) / 2 (Blau et al., PIRM 2018).
@@ -24,6 +26,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.metrics import Metric
 from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
 from ranksrgan.metrics.models import Forest, NRQMModel, load_nrqm
+from ranksrgan.metrics.nrqm_fast import norm_sender_normalized, resize
 
 MIN_SIZE = 64  # the feature extraction (pyramid guard bands, 7x7 DCT blocks) needs this much
 
@@ -116,13 +119,42 @@ def _valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 def cs_means(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
     """Mean SSIM contrast-structure term (clipped at 0) of pairs ... x H x W, 'valid' window."""
-    c2 = (0.03 * data_range) ** 2
     g = _gauss11(a.dtype, a.device)
     f = _valid(torch.stack([a, b, a * a, b * b, a * b], dim=-3), g)
-    mu1, mu2 = f[..., 0, :, :], f[..., 1, :, :]
-    s11, s22, s12 = f[..., 2, :, :] - mu1**2, f[..., 3, :, :] - mu2**2, f[..., 4, :, :] - mu1 * mu2
+    return _cs_from_moments(*f.unbind(-3), data_range)
+
+
+def _cs_from_moments(mu1, mu2, e11, e22, e12, data_range: float = 255.0) -> torch.Tensor:
+    c2 = (0.03 * data_range) ** 2
+    s11, s22, s12 = e11 - mu1**2, e22 - mu2**2, e12 - mu1 * mu2
     cs = torch.relu((2 * s12 + c2) / (s11 + s22 + c2))
     return cs.mean(dim=(-2, -1))
+
+
+def cs_means_vs_one(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """``cs_means(a[:, k], b)`` for every k of a (N x K x H x W) against one b (N x H x W).
+
+    b's local mean and second moment are filtered once, not once per pair.
+    """
+    g = _gauss11(a.dtype, a.device)
+    fb = _valid(torch.stack([b, b * b], dim=1), g)
+    fa = _valid(torch.cat([a, a * a, a * b.unsqueeze(1)], dim=1), g)
+    k = a.shape[1]
+    mu1, e11, e12 = fa[:, :k], fa[:, k : 2 * k], fa[:, 2 * k :]
+    return _cs_from_moments(mu1, fb[:, :1], e11, fb[:, 1:], e12, data_range)
+
+
+def cs_means_pairs(s: torch.Tensor, ii, jj, data_range: float = 255.0) -> torch.Tensor:
+    """``cs_means(s[:, i], s[:, j])`` for the index pairs (ii, jj) of bands s (N x K x H x W).
+
+    Each band's local mean and second moment are filtered once and shared by its pairs.
+    """
+    g = _gauss11(s.dtype, s.device)
+    ii, jj = list(ii), list(jj)
+    k = s.shape[1]
+    f = _valid(torch.cat([s, s * s, s[:, ii] * s[:, jj]], dim=1), g)
+    mu, e2, e12 = f[:, :k], f[:, k : 2 * k], f[:, 2 * k :]
+    return _cs_from_moments(mu[:, ii], mu[:, jj], e2[:, ii], e2[:, jj], e12, data_range)
 
 
 def _global_gsm(img: torch.Tensor, P, SCFpyr, imresize) -> torch.Tensor:
@@ -130,18 +162,21 @@ def _global_gsm(img: torch.Tensor, P, SCFpyr, imresize) -> torch.Tensor:
     nb = 6
     pyr = SCFpyr(height=2, nbands=nb, device=img.device).build(img)
     lp = [x[..., 0] for x in pyr[1]] + [x[..., 0] for x in pyr[2]]
-    sub = P.norm_sender_normalized(lp)
+    sub = norm_sender_normalized(lp)
     feat = [gamma_gen_gauss(s.reshape(n, -1)) for s in sub]
     feat += [
         gamma_gen_gauss(torch.cat((sub[i].reshape(n, -1), sub[i + nb].reshape(n, -1)), 1))
         for i in range(nb)
     ]
     hp = pyr[0]
-    up = torch.stack([imresize(s, sizes=hp.shape[1:]) for s in lp], dim=1)  # n x 12 x H x W
-    feat += list(cs_means(up, hp.unsqueeze(1).expand_as(up)).unbind(1))
+    # One batched resize per scale (a pair of matmuls) instead of 12 reference calls.
+    up = torch.cat(
+        [resize(torch.stack(lp[k : k + nb], dim=1), hp.shape[1:]) for k in (0, nb)], dim=1
+    )  # n x 12 x H x W
+    feat += list(cs_means_vs_one(up, hp).unbind(1))
     ii, jj = zip(*[(i, j) for i in range(nb) for j in range(i + 1, nb)], strict=True)
     s0 = torch.stack(sub[:nb], dim=1)
-    feat += list(cs_means(s0[:, list(ii)], s0[:, list(jj)]).unbind(1))
+    feat += list(cs_means_pairs(s0, ii, jj).unbind(1))
     return torch.stack(feat, dim=1)
 
 
