@@ -33,13 +33,14 @@ def psnr(
     return 10.0 * torch.log10(255.0**2 / mse)
 
 
-def _gauss_1d(dtype, device) -> torch.Tensor:
+def ssim_window(dtype, device) -> torch.Tensor:
+    """The 11-tap Gaussian (sigma 1.5) of SSIM, as a normalised 1-D window."""
     t = np.arange(-5, 6, dtype=np.float64)
     g = np.exp(-(t**2) / (2 * 1.5**2))
     return torch.as_tensor(g / g.sum(), dtype=dtype, device=device)
 
 
-def _valid_filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def valid_filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """'valid' correlation of ... x H x W with the separable window g g' (in-place sums)."""
     k = g.numel()
     h, w = x.shape[-2:]
@@ -59,8 +60,8 @@ def ssim(
     """Mean SSIM per image of RGB batches in [0, 1] (luma, shaved)."""
     a, b = _luma_pair(x, ref, colour, shave_px, quantize)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = _gauss_1d(a.dtype, a.device)
-    f = _valid_filter(torch.stack([a, b, a * a, b * b, a * b], dim=1), g)
+    g = ssim_window(a.dtype, a.device)
+    f = valid_filter(torch.stack([a, b, a * a, b * b, a * b], dim=1), g)
     mu1, mu2 = f[:, 0], f[:, 1]
     s11, s22, s12 = f[:, 2] - mu1**2, f[:, 3] - mu2**2, f[:, 4] - mu1 * mu2
     m = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1**2 + mu2**2 + c1) * (s11 + s22 + c2))

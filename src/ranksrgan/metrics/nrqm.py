@@ -25,6 +25,7 @@ import torch
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.metrics import Metric
 from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
+from ranksrgan.metrics.fidelity import ssim_window, valid_filter
 from ranksrgan.metrics.models import Forest, NRQMModel, load_nrqm
 from ranksrgan.metrics.nrqm_fast import norm_sender_normalized, resize
 
@@ -97,30 +98,10 @@ def _block_dct(img: torch.Tensor, P, dct2d) -> torch.Tensor:
     )
 
 
-def _gauss11(dtype, device) -> torch.Tensor:
-    t = np.arange(-5, 6, dtype=np.float64)
-    g = np.exp(-(t**2) / (2 * 1.5**2))
-    return torch.as_tensor(g / g.sum(), dtype=dtype, device=device)
-
-
-def _valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """'valid' correlation of ... x H x W with the separable window g g' (in-place sums)."""
-    k = g.numel()
-    h, w = x.shape[-2:]
-    gl = g.tolist()
-    rows = x[..., 0 : h - k + 1, :] * gl[0]
-    for i in range(1, k):
-        rows.add_(x[..., i : i + h - k + 1, :], alpha=gl[i])
-    out = rows[..., :, 0 : w - k + 1] * gl[0]
-    for i in range(1, k):
-        out.add_(rows[..., :, i : i + w - k + 1], alpha=gl[i])
-    return out
-
-
 def cs_means(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
     """Mean SSIM contrast-structure term (clipped at 0) of pairs ... x H x W, 'valid' window."""
-    g = _gauss11(a.dtype, a.device)
-    f = _valid(torch.stack([a, b, a * a, b * b, a * b], dim=-3), g)
+    g = ssim_window(a.dtype, a.device)
+    f = valid_filter(torch.stack([a, b, a * a, b * b, a * b], dim=-3), g)
     return _cs_from_moments(*f.unbind(-3), data_range)
 
 
@@ -136,9 +117,9 @@ def cs_means_vs_one(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0)
 
     b's local mean and second moment are filtered once, not once per pair.
     """
-    g = _gauss11(a.dtype, a.device)
-    fb = _valid(torch.stack([b, b * b], dim=1), g)
-    fa = _valid(torch.cat([a, a * a, a * b.unsqueeze(1)], dim=1), g)
+    g = ssim_window(a.dtype, a.device)
+    fb = valid_filter(torch.stack([b, b * b], dim=1), g)
+    fa = valid_filter(torch.cat([a, a * a, a * b.unsqueeze(1)], dim=1), g)
     k = a.shape[1]
     mu1, e11, e12 = fa[:, :k], fa[:, k : 2 * k], fa[:, 2 * k :]
     return _cs_from_moments(mu1, fb[:, :1], e11, fb[:, 1:], e12, data_range)
@@ -149,10 +130,10 @@ def cs_means_pairs(s: torch.Tensor, ii, jj, data_range: float = 255.0) -> torch.
 
     Each band's local mean and second moment are filtered once and shared by its pairs.
     """
-    g = _gauss11(s.dtype, s.device)
+    g = ssim_window(s.dtype, s.device)
     ii, jj = list(ii), list(jj)
     k = s.shape[1]
-    f = _valid(torch.cat([s, s * s, s[:, ii] * s[:, jj]], dim=1), g)
+    f = valid_filter(torch.cat([s, s * s, s[:, ii] * s[:, jj]], dim=1), g)
     mu, e2, e12 = f[:, :k], f[:, k : 2 * k], f[:, 2 * k :]
     return _cs_from_moments(mu[:, ii], mu[:, jj], e2[:, ii], e2[:, jj], e12, data_range)
 

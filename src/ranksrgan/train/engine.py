@@ -119,28 +119,18 @@ class Trainer:
             self.D.to(device, memory_format=self.mem_format).train()
         self.loss_fns = self._build_losses()
         adam = {"fused": True} if cuda else {}
-        self.opt_g = torch.optim.Adam(
-            self.G.parameters(),
-            lr=opts.lr_g,
-            betas=opts.betas,
-            weight_decay=opts.weight_decay_g,
-            **adam,
-        )
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(
-            self.opt_g, list(opts.milestones), opts.gamma
-        )
+
+        def optimiser(net: torch.nn.Module, lr: float, weight_decay: float):
+            opt = torch.optim.Adam(
+                net.parameters(), lr=lr, betas=opts.betas, weight_decay=weight_decay, **adam
+            )
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(opts.milestones), opts.gamma)
+            return opt, sched
+
+        self.opt_g, self.sched_g = optimiser(self.G, opts.lr_g, opts.weight_decay_g)
         self.opt_d = self.sched_d = None
         if self.D is not None:
-            self.opt_d = torch.optim.Adam(
-                self.D.parameters(),
-                lr=opts.lr_d,
-                betas=opts.betas,
-                weight_decay=opts.weight_decay_d,
-                **adam,
-            )
-            self.sched_d = torch.optim.lr_scheduler.MultiStepLR(
-                self.opt_d, list(opts.milestones), opts.gamma
-            )
+            self.opt_d, self.sched_d = optimiser(self.D, opts.lr_d, opts.weight_decay_d)
         self.G_run = torch.compile(self.G) if opts.compile else self.G
         self.D_run = torch.compile(self.D) if (opts.compile and self.D is not None) else self.D
         self.iteration = 0
