@@ -26,7 +26,8 @@ def _round_half_away(x: torch.Tensor) -> torch.Tensor:
 
 def to_uint8_scale(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] floats to the 8-bit values MATLAB would read from a PNG (as float)."""
-    return _round_half_away(x.clamp(0, 1) * 255.0)
+    # Non-negative after the clamp, so half-away-from-zero is floor(v + 0.5): no sign/abs pass.
+    return torch.floor(x.clamp(0, 1) * 255.0 + 0.5)
 
 
 def rgb_to_luma(

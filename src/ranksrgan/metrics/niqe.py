@@ -92,11 +92,16 @@ def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """MATLAB ``estimateaggdparam`` over the last dimension: (alpha, betal, betar, mean_factor)."""
     gam, r_gam, beta_factor, mean_factor = _tables(v.device, v.dtype)
     v2 = v * v
-    neg, pos = v < 0, v > 0
-    left = torch.sqrt((v2 * neg).sum(-1) / neg.sum(-1))  # 0/0 = NaN like mean([]) in MATLAB
-    right = torch.sqrt((v2 * pos).sum(-1) / pos.sum(-1))
+    neg = v < 0
+    n_neg = neg.sum(-1)
+    n_pos = (v > 0).sum(-1)
+    v2_sum = v2.sum(-1)
+    # Zeros add nothing to either side, so the right-hand sum is the total minus the left.
+    v2_neg = torch.where(neg, v2, 0.0).sum(-1)
+    left = torch.sqrt(v2_neg / n_neg)  # 0/0 = NaN like mean([]) in MATLAB
+    right = torch.sqrt((v2_sum - v2_neg) / n_pos)
     gammahat = left / right
-    rhat = v.abs().mean(-1) ** 2 / v2.mean(-1)
+    rhat = (v.abs().sum(-1) / v.shape[-1]) ** 2 / (v2_sum / v.shape[-1])
     rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
     # Nearest table entry by bisection (r_gam increases), first index on ties, as min().
     hi = torch.searchsorted(r_gam, rhatnorm.nan_to_num(nan=-1.0).contiguous()).clamp(
