@@ -152,42 +152,15 @@ def test_one_line_errors(root, capsys):
     assert rc == 1 and err[-1].startswith("error:") and "missing-vgg19.pth" in err[-1]
     # a checkpoint made under another configuration is not silently resumed
     manifest = str(root / "data/tr/manifest.parquet")
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(cfg),
-                "--preset",
-                "esr",
-                "--out",
-                str(root / "esr2"),
-                "--device",
-                "cpu",
-                "--train-manifest",
-                manifest,
-            ]
-        )
-        == 0
-    )
+    def run(config):
+        args = ["train", "--config", str(config), "--preset", "esr", "--out", str(root / "esr2")]
+        return main(args + ["--device", "cpu", "--train-manifest", manifest])
+
+    assert run(cfg) == 0
     changed = _esrgan_like()
     changed["optim"]["lr_g"] = 5e-4
     cfg2 = write_config(root / "other", {"esr": changed})
     capsys.readouterr()
-    rc = main(
-        [
-            "train",
-            "--config",
-            str(cfg2),
-            "--preset",
-            "esr",
-            "--out",
-            str(root / "esr2"),
-            "--device",
-            "cpu",
-            "--train-manifest",
-            manifest,
-        ]
-    )
+    rc = run(cfg2)
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and "another configuration" in err[-1]
