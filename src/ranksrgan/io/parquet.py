@@ -26,3 +26,22 @@ def read_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, wha
     if not frames:
         raise RankSRGANError(f"{out}: no {what}s to gather")
     return pd.concat(frames, ignore_index=True)
+
+
+def read_manifest(
+    path: str | os.PathLike, columns: Sequence[str], what: str = "manifest"
+) -> pd.DataFrame:
+    """A stage manifest sorted by ``image``, with one-line errors for a missing or unreadable
+    file or a missing column (``what`` names the kind of manifest in the message).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: {what} not found")
+    try:
+        df = pd.read_parquet(p)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise RankSRGANError(f"{p}: unreadable {what} ({exc})") from None
+    for c in columns:
+        if c not in df.columns:
+            raise RankSRGANError(f"{p}: {what} lacks column '{c}'")
+    return df.sort_values("image", kind="stable").reset_index(drop=True)

@@ -22,6 +22,7 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image, write_parquet_atomic
+from ranksrgan.io.parquet import read_manifest
 from ranksrgan.metrics import Metric
 
 log = logging.getLogger(__name__)
@@ -63,15 +64,14 @@ def shard_items(
     shard_size: int,
 ) -> list[Item]:
     """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
-    data = _read_manifest(data_manifest, ("image", "hr_path"))
-    data = data.sort_values("image").reset_index(drop=True)
+    data = read_manifest(data_manifest, ("image", "hr_path"))
     notes: dict[str, str] = {}
     if method == HR:
         paths = dict(zip(data["image"], data["hr_path"], strict=True))
     else:
         if sr_manifest is None:
             raise RankSRGANError(f"method {method}: an sr manifest is required (only HR has none)")
-        sr = _read_manifest(sr_manifest, ("image", "path"))
+        sr = read_manifest(sr_manifest, ("image", "path"))
         paths = dict(zip(sr["image"], sr["path"], strict=True))
         if "stand_in" in sr.columns:
             notes = dict(zip(sr["image"], sr["stand_in"].fillna("").astype(str), strict=True))
@@ -85,20 +85,6 @@ def shard_items(
         Item(r.image, str(paths[r.image]), str(r.hr_path), notes.get(r.image, ""))
         for r in rows.itertuples()
     ]
-
-
-def _read_manifest(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: manifest not found")
-    try:
-        df = pd.read_parquet(p)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise RankSRGANError(f"{p}: unreadable manifest ({exc})") from None
-    for c in columns:
-        if c not in df.columns:
-            raise RankSRGANError(f"{p}: manifest lacks column '{c}'")
-    return df
 
 
 def _to_tensor(img) -> torch.Tensor:

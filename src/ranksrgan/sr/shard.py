@@ -27,6 +27,7 @@ from ranksrgan.io import (
     write_parquet_atomic,
     write_png,
 )
+from ranksrgan.io.parquet import read_manifest
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
@@ -156,15 +157,9 @@ class Upscaler:
 def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.DataFrame:
     """Rows of shard ``shard`` of a data manifest (images sorted by name)."""
     p = Path(manifest)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: data manifest not found")
-    df = pd.read_parquet(p)
-    missing = [c for c in ("image", "lr_path", "lr_sha256") if c not in df.columns]
-    if missing:
-        raise RankSRGANError(f"{p}: data manifest lacks column '{missing[0]}'")
+    df = read_manifest(p, ("image", "lr_path", "lr_sha256"), "data manifest")
     if shard_size < 1 or shard < 0:
         raise RankSRGANError(f"shard {shard} / shard_size {shard_size}: must be >= 0 / >= 1")
-    df = df.sort_values("image", kind="stable").reset_index(drop=True)
     n_shards = -(-len(df) // shard_size)
     if shard >= n_shards:
         raise RankSRGANError(

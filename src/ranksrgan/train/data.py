@@ -26,21 +26,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import atomic_path, read_image, write_bytes_atomic
+from ranksrgan.io.parquet import read_manifest as read_stage_manifest
 
 log = logging.getLogger(__name__)
 SCALE = 4
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """The data stage's manifest, with hr/lr paths resolved."""
-    p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: data manifest not found")
-    df = pd.read_parquet(p)
-    for col in ("image", "hr_path", "lr_path"):
-        if col not in df.columns:
-            raise RankSRGANError(f"{p}: manifest lacks column '{col}'")
-    return df.sort_values("image").reset_index(drop=True)
+    """The data stage's manifest (image, hr_path, lr_path), sorted by image."""
+    return read_stage_manifest(path, ("image", "hr_path", "lr_path"), "data manifest")
 
 
 def _cache_key(frames: list[pd.DataFrame]) -> str:
