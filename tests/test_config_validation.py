@@ -57,6 +57,15 @@ CASES = {
                                   "datasets.demo_train.archive", "unknown archive 'nope'"),
     "unknown dataset reference": (_set("data.datasets", ["demo_train", "nope"]),
                                   "data.datasets[1]", "unknown dataset 'nope'"),
+    "unknown sr method": (_set("sr.methods", ["bicubic", "nope"]), "sr.methods[1]",
+                          "unknown method 'nope'"),
+    "unknown score dataset": (_set("score.datasets", ["nope"]), "score.datasets[0]",
+                              "unknown dataset 'nope'"),
+    "unknown score method": (_set("score.methods", ["HR", "nope"]), "score.methods[1]",
+                             "unknown method 'nope'"),
+    "unknown weights": (_set("methods.srresnet", {"kind": "network", "arch": "srresnet",
+                                                  "weights": "nope"}),
+                        "methods.srresnet.weights", "unknown weights 'nope'"),
 }
 
 

@@ -52,9 +52,25 @@ def _check_references(config: dict[str, Any], source: str) -> None:
         (f"datasets.{name}.archive", spec.get("archive"), archives, "archive")
         for name, spec in datasets.items()
     ]
+    methods = config.get("methods", {})
+    for section in ("data", "sr", "score"):
+        refs += [
+            (f"{section}.datasets[{i}]", name, datasets, "dataset")
+            for i, name in enumerate(config.get(section, {}).get("datasets", []))
+        ]
     refs += [
-        (f"data.datasets[{i}]", name, datasets, "dataset")
-        for i, name in enumerate(config.get("data", {}).get("datasets", []))
+        (f"sr.methods[{i}]", name, methods, "method")
+        for i, name in enumerate(config.get("sr", {}).get("methods", []))
+    ]
+    # Score rows may also be the pseudo-method HR (the reference images themselves).
+    refs += [
+        (f"score.methods[{i}]", name, {"HR": None, **methods}, "method")
+        for i, name in enumerate(config.get("score", {}).get("methods", []))
+    ]
+    refs += [
+        (f"methods.{m}.weights", spec["weights"], config.get("weights", {}), "weights")
+        for m, spec in methods.items()
+        if isinstance(spec.get("weights"), str)
     ]
     for key, value, known, kind in refs:
         if value not in known:

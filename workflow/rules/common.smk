@@ -1,5 +1,6 @@
 # Config validation, paths and input functions shared by every stage's rules.
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -74,3 +75,8 @@ def train_generator(preset):
 def gpu_count(wildcards=None):
     """`resources: gpu=` value: 0 on a CPU-only config, else 1 (one GPU job at a time)."""
     return 0 if config["device"] == "cpu" else 1
+
+
+def cli_flags(flag, values):
+    """`--flag v1 --flag v2` for a shell rule, each value shell-quoted."""
+    return " ".join(f"{flag} {shlex.quote(str(v))}" for v in values)

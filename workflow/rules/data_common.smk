@@ -1,14 +1,8 @@
 # Input/parameter functions of the data stage (kept apart from the rules: snakemake --lint).
 import re
-import shlex
 
 # "{archive}.{type}" file name -> archive name (types may contain a dot: tar.gz).
 ARCHIVE_FILES = {f"{a}.{spec['type']}": a for a, spec in config["archives"].items()}
-
-
-def _flags(flag, values):
-    """`--flag v1 --flag v2`, each value shell-quoted."""
-    return " ".join(f"{flag} {shlex.quote(str(v))}" for v in values)
 
 
 def _archive_spec(wildcards):
@@ -34,7 +28,7 @@ def download_args(wildcards):
     dl = config["data"]["download"]
     return " ".join(
         [
-            _flags("--url", spec["urls"]),
+            cli_flags("--url", spec["urls"]),
             f"--sha256 {spec['sha256'] or 'none'}",
             f"--retries {dl['retries']} --backoff-s {dl['backoff_s']}",
             f"--timeout-s {dl['timeout_s']}",
@@ -48,7 +42,7 @@ def prepare_args(wildcards):
     return " ".join(
         [
             f"--type {config['archives'][ds['archive']]['type']}",
-            _flags("--member", ds["members"]),
+            cli_flags("--member", ds["members"]),
             f"--images {ds['images']} --scale {config['scale']}",
             f"--alpha {policy['alpha']} --min-size {policy['min_size']}",
         ]
@@ -60,7 +54,7 @@ def demo_source_args():
     splits = [f"{k}={','.join(v)}" for k, v in demo["splits"].items()]
     return " ".join(
         [
-            _flags("--split", splits),
+            cli_flags("--split", splits),
             f"--max-side {demo.get('max_side', 512)} --min-side {demo.get('min_side', 256)}",
         ]
     )

@@ -6,13 +6,7 @@ NRQM = config.get("metric_models", {}).get("nrqm", {})
 
 
 def _check_score_config():
-    """One-line errors for references between sections (the schema cannot say them)."""
-    for d in SCORE.get("datasets", []):
-        if d not in config["datasets"]:
-            raise RankSRGANError(f"config key 'score.datasets': unknown dataset '{d}'")
-    for m in SCORE.get("methods", []):
-        if m != "HR" and m not in config.get("methods", {}):
-            raise RankSRGANError(f"config key 'score.methods': unknown method '{m}'")
+    """One-line error when Ma/PI are asked for without a model (references: ranksrgan.config)."""
     if _needs_nrqm() and not NRQM:
         raise RankSRGANError(
             "config key 'metric_models.nrqm' (missing key): ma/pi need the NRQM model"

@@ -56,7 +56,7 @@ rule sr_gather:
     conda:
         ENV
     params:
-        shards=lambda wc, input: " ".join(f"--shard {shlex.quote(s)}" for s in input),
+        shards=lambda wc, input: cli_flags("--shard", input),
         images=lambda wc: config["datasets"][wc.dataset]["images"],
     shell:
         "ranksrgan sr gather {params.shards} --out {output:q} --images {params.images}"
