@@ -19,17 +19,6 @@ _GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 COLOURS = ("y", "gray")
 
 
-def _round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """MATLAB's rounding (half away from zero); torch.round rounds half to even."""
-    return torch.sign(x) * torch.floor(x.abs() + 0.5)
-
-
-def to_uint8_scale(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] floats to the 8-bit values MATLAB would read from a PNG (as float)."""
-    # Non-negative after the clamp, so half-away-from-zero is floor(v + 0.5): no sign/abs pass.
-    return torch.floor(x.clamp(0, 1) * 255.0 + 0.5)
-
-
 def rgb_to_luma(
     x: torch.Tensor, colour: str = "y", quantize: bool = True, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
@@ -46,18 +35,26 @@ def rgb_to_luma(
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected an RGB batch N x 3 x H x W, got shape {tuple(x.shape)}")
-    x = x.to(dtype)
-    rgb = to_uint8_scale(x) if quantize else x.clamp(0, 1) * 255.0
     if colour == "y":
-        w = torch.tensor(_YCBCR_Y, dtype=dtype, device=x.device) / 255.0
-        out = 16.0 + torch.einsum("nchw,c->nhw", rgb, w)
+        # MATLAB: T = (1/255) * origT for uint8 input (a product, not a division by 255).
+        weights, offset = [(1.0 / 255.0) * c for c in _YCBCR_Y], 16.0
     elif colour == "gray":
-        w = torch.tensor(_GRAY, dtype=dtype, device=x.device)
-        out = torch.einsum("nchw,c->nhw", rgb, w)
+        weights, offset = list(_GRAY), 0.0
     else:
         raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
+    rgb = x.to(dtype).clamp(0, 1).mul_(255.0)
     if quantize:
-        out = _round_half_away(out).clamp(0, 255)
+        rgb.add_(0.5).floor_()  # non-negative, so MATLAB's half-away rounding is floor(v + 0.5)
+    # imlincomb's order: ((w0 R + w1 G) + w2 B) + offset, each product and sum rounded on its
+    # own (no fused multiply-add), so the 8-bit rounding of exact .5 ties goes as in MATLAB.
+    out = rgb[:, 0] * weights[0]
+    term = torch.empty_like(out)
+    for c in (1, 2):
+        out.add_(torch.mul(rgb[:, c], weights[c], out=term))
+    if offset:
+        out.add_(offset)
+    if quantize:
+        out.add_(0.5).floor_().clamp_(0, 255)  # out >= 0: half away from zero
     return out
 
 

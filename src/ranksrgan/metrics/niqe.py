@@ -7,7 +7,7 @@ MATLAB semantics kept on purpose (they decide ties and degenerate blocks):
   when ``rhatnorm`` is NaN (a block with no negative or no positive coefficient);
 - ``nanmean`` per feature, ``nancov`` over complete rows; a single block makes ``nancov``
   treat the row as a vector (the variance of its 36 values), as MATLAB does;
-- residuals |im - mu| < 1e-9 (flat regions) are set to exactly 0 (see _normalize);
+- residuals |im - mu| < 1e-9 (flat regions) are set to exactly 0 (see _normalize_padded);
 - the second scale is MATLAB ``imresize(im, 0.5)`` of the double image (no rounding).
 """
 
@@ -20,11 +20,13 @@ import numpy as np
 import torch
 from scipy.special import gamma as gamma_fn
 
+from ranksrgan.metrics.fidelity import valid_filter
 from ranksrgan.metrics.resize import imresize_double
 
 BLOCK = 96
 FLAT_TOL = 1e-9  # |im - local mean| below this (on 0..255) counts as exactly 0
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
+CHUNK_PX = 1 << 17  # pixels per band of work (speed only; see scale_features)
 
 
 @lru_cache(maxsize=1)
@@ -57,51 +59,40 @@ def _gaussian_1d(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return torch.as_tensor(g / g.sum(), dtype=dtype, device=device)
 
 
-def _filter_replicate(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """imfilter(x, g g', 'replicate') on ... x H x W, as two 1-D passes."""
+def _normalize_padded(xp: torch.Tensor) -> torch.Tensor:
+    """MSCN coefficients of the centre of a replicate-padded band N x (H + 6) x (W + 6).
+
+    Filtering a padded band is ``imfilter(im, w, 'replicate')`` on that band: each output pixel
+    sums the same taps in the same order, so bands give the same values as the whole image.
+    """
+    g = _gaussian_1d(xp.device, xp.dtype)
     r = g.numel() // 2
-    h, w = x.shape[-2:]
-    xp = torch.nn.functional.pad(
-        x.unsqueeze(1) if x.ndim == 3 else x, (r, r, r, r), mode="replicate"
-    )
-    xp = xp.squeeze(1) if x.ndim == 3 else xp
-    gl = g.tolist()
-    rows = xp[..., 0:h, :] * gl[0]
-    for k in range(1, len(gl)):
-        rows.add_(xp[..., k : k + h, :], alpha=gl[k])
-    out = rows[..., :, 0:w] * gl[0]
-    for k in range(1, len(gl)):
-        out.add_(rows[..., :, k : k + w], alpha=gl[k])
-    return out
-
-
-def _normalize(im: torch.Tensor) -> torch.Tensor:
-    g = _gaussian_1d(im.device, im.dtype)
-    both = _filter_replicate(torch.stack([im, im * im], dim=1), g)
+    both = valid_filter(torch.stack([xp, xp * xp], dim=1), g)
     mu, mu2 = both[:, 0], both[:, 1]
-    sigma = torch.sqrt((mu2 - mu * mu).abs())
+    sigma = mu2.sub_(mu * mu).abs_().sqrt_()
     # In flat regions im - mu is pure rounding noise (~1e-13) whose sign depends on the order
     # of the filter's sums, yet it decides the AGGD left/right split; MATLAB's value there is
     # as arbitrary. Snap it to an exact 0 so scores are the same on every device and order.
-    resid = im - mu
-    resid = torch.where(resid.abs() < FLAT_TOL, 0.0, resid)
-    return resid / (sigma + 1.0)
+    resid = xp[:, r:-r, r:-r] - mu
+    resid.masked_fill_(resid.abs() < FLAT_TOL, 0.0)
+    return resid.div_(sigma.add_(1.0))
 
 
 def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """MATLAB ``estimateaggdparam`` over the last dimension: (alpha, betal, betar, mean_factor)."""
     gam, r_gam, beta_factor, mean_factor = _tables(v.device, v.dtype)
-    v2 = v * v
-    neg = v < 0
-    n_neg = neg.sum(-1)
-    n_pos = (v > 0).sum(-1)
-    v2_sum = v2.sum(-1)
-    # Zeros add nothing to either side, so the right-hand sum is the total minus the left.
-    v2_neg = torch.where(neg, v2, 0.0).sum(-1)
+    # Each statistic is one fused reduction (no v*v or mask temporaries): zeros count on
+    # neither side, and the right-hand sum of squares is the total minus the left.
+    vneg = v.clamp(max=0)
+    n_neg = torch.count_nonzero(vneg, dim=-1)
+    n_pos = torch.count_nonzero(v, dim=-1) - n_neg
+    v2_sum = torch.linalg.vecdot(v, v)
+    v2_neg = torch.linalg.vecdot(vneg, vneg)
     left = torch.sqrt(v2_neg / n_neg)  # 0/0 = NaN like mean([]) in MATLAB
     right = torch.sqrt((v2_sum - v2_neg) / n_pos)
     gammahat = left / right
-    rhat = (v.abs().sum(-1) / v.shape[-1]) ** 2 / (v2_sum / v.shape[-1])
+    k = v.shape[-1]
+    rhat = (torch.linalg.vector_norm(v, 1, dim=-1) / k) ** 2 / (v2_sum / k)
     rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
     # Nearest table entry by bisection (r_gam increases), first index on ties, as min().
     hi = torch.searchsorted(r_gam, rhatnorm.nan_to_num(nan=-1.0).contiguous()).clamp(
@@ -116,22 +107,67 @@ def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def _blocks(x: torch.Tensor, bs: int) -> torch.Tensor:
+    """Tiles of N x H x W in MATLAB blkproc (column-major) order: N x B x bs x bs."""
     n, h, w = x.shape
     nbh, nbw = h // bs, w // bs
     return x.reshape(n, nbh, bs, nbw, bs).permute(0, 3, 1, 2, 4).reshape(n, nbh * nbw, bs, bs)
 
 
+def _mul_circshift(blk: torch.Tensor, shift: tuple[int, int], out: torch.Tensor) -> None:
+    """out = blk * circshift(blk, shift) within each tile (last two dims), without a copy."""
+    bs = blk.shape[-1]
+    ki, kj = shift[0] % bs, shift[1] % bs
+    # circshift moves source [0, bs - k) to [k, bs) and the wrapped [bs - k, bs) to [0, k).
+    rows = [(slice(ki, bs), slice(0, bs - ki))] + (
+        [(slice(0, ki), slice(bs - ki, bs))] if ki else []
+    )
+    cols = [(slice(kj, bs), slice(0, bs - kj))] + (
+        [(slice(0, kj), slice(bs - kj, bs))] if kj else []
+    )
+    for rd, rs in rows:
+        for cd, cs in cols:
+            torch.mul(blk[..., rd, cd], blk[..., rs, cs], out=out[..., rd, cd])
+
+
 def block_features(structdis: torch.Tensor, bs: int) -> torch.Tensor:
-    """The 18 NIQE features of every bs x bs block: N x B x 18."""
+    """The 18 NIQE features of every bs x bs block of N x H x W: N x B x 18 (blkproc order)."""
     blk = _blocks(structdis, bs)
     n, b = blk.shape[:2]
-    pairs = [blk] + [blk * torch.roll(blk, s, dims=(-2, -1)) for s in _SHIFTS]
-    v = torch.stack(pairs, dim=2).reshape(n, b, 5, bs * bs)
-    alpha, bl, br, mf = aggd_fit(v)
+    v = blk.new_empty(n, b, 5, bs, bs)
+    v[:, :, 0] = blk
+    for k, s in enumerate(_SHIFTS, start=1):
+        _mul_circshift(blk, s, v[:, :, k])
+    alpha, bl, br, mf = aggd_fit(v.reshape(n, b, 5, bs * bs))
     feats = [alpha[..., 0], (bl[..., 0] + br[..., 0]) / 2]
     for k in range(1, 5):
         feats += [alpha[..., k], (br[..., k] - bl[..., k]) * mf[..., k], bl[..., k], br[..., k]]
     return torch.stack(feats, dim=-1)
+
+
+def scale_features(im: torch.Tensor, bs: int, chunk_px: int = CHUNK_PX) -> torch.Tensor:
+    """NIQE features of one scale: MSCN then the 18 block features, N x B x 18.
+
+    ``im`` (N x H x W) must be cropped to whole blocks. The work runs in bands of whole block
+    rows (and groups of images) of about ``chunk_px`` pixels: the temporaries then stay in
+    cache and in the allocator's reused memory, 4-6x faster on CPU than whole-image tensors
+    that are freshly mapped (and page-faulted) on every call. Results do not depend on it.
+    """
+    n, h, w = im.shape
+    nbh, nbw = h // bs, w // bs
+    r = _gaussian_1d(im.device, im.dtype).numel() // 2
+    padded = torch.nn.functional.pad(im.unsqueeze(1), (r, r, r, r), mode="replicate").squeeze(1)
+    if h * w <= chunk_px:
+        imgs, rows = max(1, chunk_px // (h * w)), nbh
+    else:
+        imgs, rows = 1, max(1, chunk_px // (bs * w))
+    feats = im.new_empty(n, nbw, nbh, 18)
+    for i in range(0, n, imgs):
+        for b0 in range(0, nbh, rows):
+            b1 = min(nbh, b0 + rows)
+            band = padded[i : i + imgs, b0 * bs : b1 * bs + 2 * r]
+            f = block_features(_normalize_padded(band), bs)
+            feats[i : i + imgs, :, b0:b1] = f.reshape(-1, nbw, b1 - b0, 18)
+    return feats.reshape(n, nbw * nbh, 18)
 
 
 def _nancov_mean(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +193,11 @@ def _nancov_mean(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def niqe_luma(
-    img: torch.Tensor, mu_pris: torch.Tensor, cov_pris: torch.Tensor, block: int = BLOCK
+    img: torch.Tensor,
+    mu_pris: torch.Tensor,
+    cov_pris: torch.Tensor,
+    block: int = BLOCK,
+    chunk_px: int = CHUNK_PX,
 ) -> torch.Tensor:
     """NIQE of a batch of luma images N x H x W on the [0, 255] scale (float64 advised).
 
@@ -168,12 +208,13 @@ def niqe_luma(
     if nbh < 1 or nbw < 1:
         raise ValueError(f"NIQE needs at least {block}x{block} pixels, got {h}x{w}")
     im = img[:, : nbh * block, : nbw * block]
-    feats = []
-    for scale in (1, 2):
-        feats.append(block_features(_normalize(im), block // scale))
-        if scale == 1:
-            im = imresize_double(im, 0.5)
-    feat = torch.cat(feats, dim=-1)
+    feat = torch.cat(
+        [
+            scale_features(im, block, chunk_px),
+            scale_features(imresize_double(im, 0.5), block // 2, chunk_px),
+        ],
+        dim=-1,
+    )
     mu, cov = _nancov_mean(feat)
     mu_p = mu_pris.to(feat)
     cov_p = cov_pris.to(feat)

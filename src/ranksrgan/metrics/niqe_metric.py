@@ -9,6 +9,8 @@ from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
 from ranksrgan.metrics.niqe import BLOCK, niqe_luma
 
+GROUP_PX = 1 << 20  # pixels per group of images scored together (speed only)
+
 
 def build_niqe(
     device: torch.device,
@@ -27,7 +29,15 @@ def build_niqe(
     shave_px = int(shave)
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        return niqe_luma(_shave(rgb_to_luma(x, colour, quantize), shave_px), mu_t, cov_t, block)
+        # Groups of images of about GROUP_PX pixels keep every temporary small enough to be
+        # reused by the allocator (large fresh tensors cost page faults: ~2x on a batch of 64).
+        per = max(1, GROUP_PX // (x.shape[-2] * x.shape[-1]))
+        return torch.cat(
+            [
+                niqe_luma(_shave(rgb_to_luma(g, colour, quantize), shave_px), mu_t, cov_t, block)
+                for g in x.split(per)
+            ]
+        )
 
     params = {
         "colour": colour,
