@@ -19,7 +19,7 @@ from ranksrgan.errors import RankSRGANError
 
 __all__ = ["Metric", "create_metric", "OWN_METRICS"]
 
-VERSION = "1"  # bump when an implementation changes its numbers
+VERSION = "2"  # bump when an implementation changes its numbers (2: MATLAB-order luma ties)
 OWN_METRICS = ("niqe", "ma", "pi", "psnr", "ssim")
 
 

@@ -112,17 +112,23 @@ def _cs_from_moments(mu1, mu2, e11, e22, e12, data_range: float = 255.0) -> torc
     return cs.mean(dim=(-2, -1))
 
 
-def cs_means_vs_one(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+def cs_means_vs_one(
+    a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0, group: int = 2
+) -> torch.Tensor:
     """``cs_means(a[:, k], b)`` for every k of a (N x K x H x W) against one b (N x H x W).
 
-    b's local mean and second moment are filtered once, not once per pair.
+    b's local mean and second moment are filtered once, not once per pair; a's bands go
+    ``group`` at a time so the filtered maps stay small (fresh ~50 MB tensors page-fault).
     """
     g = ssim_window(a.dtype, a.device)
     fb = valid_filter(torch.stack([b, b * b], dim=1), g)
-    fa = valid_filter(torch.cat([a, a * a, a * b.unsqueeze(1)], dim=1), g)
-    k = a.shape[1]
-    mu1, e11, e12 = fa[:, :k], fa[:, k : 2 * k], fa[:, 2 * k :]
-    return _cs_from_moments(mu1, fb[:, :1], e11, fb[:, 1:], e12, data_range)
+    bb = b.unsqueeze(1)
+    out = []
+    for s in a.split(group, dim=1):
+        fa = valid_filter(torch.cat([s, s * s, s * bb], dim=1), g)
+        mu1, e11, e12 = fa.chunk(3, dim=1)
+        out.append(_cs_from_moments(mu1, fb[:, :1], e11, fb[:, 1:], e12, data_range))
+    return torch.cat(out, dim=1)
 
 
 def cs_means_pairs(s: torch.Tensor, ii, jj, data_range: float = 255.0) -> torch.Tensor:

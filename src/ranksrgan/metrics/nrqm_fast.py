@@ -46,8 +46,10 @@ def norm_sender_normalized(pyr, num_scale=2, num_bands=6, blksz=3, eps=1e-12):
 
     Same arithmetic as the reference, per band: a neighbourhood vector (3x3 window, the
     resized parent band, the other orientations), its uncentred covariance with negative
-    eigenvalues removed, and the Mahalanobis-style norm that divides the centred band; here
-    all orientations of one scale go through each step together.
+    eigenvalues removed, and the Mahalanobis-style norm that divides the centred band. The
+    parents of a scale are resized together (one pair of matmuls); the neighbourhood matrix
+    is built one band at a time so that it stays small (~20 MB at 510x339, not ~130 MB: large
+    fresh tensors cost more in page faults than the arithmetic).
     """
     border = blksz // 2
     guardband = 16
@@ -56,39 +58,40 @@ def norm_sender_normalized(pyr, num_scale=2, num_bands=6, blksz=3, eps=1e-12):
         bands = torch.stack(pyr[si * num_bands : (si + 1) * num_bands], dim=1)  # b x nb x H x W
         b, nb, h, w = bands.shape
         hh, ww = h - 2 * border, w - 2 * border
-        cols = [bands[:, :, i : i + hh, j : j + ww] for i in range(blksz) for j in range(blksz)]
-        n_nb = blksz**2
         centre = bands[:, :, border:-border, border:-border]
+        up = None
         if (si + 1) * num_bands < len(pyr):
             parents = torch.stack(pyr[(si + 1) * num_bands : (si + 2) * num_bands], dim=1)
             up = resize(parents, (h, w))[:, :, border:-border, border:-border]
-            cols.append(up)
-            n_nb += 1
-        # Neighbourhood vectors with the feature axis before the pixel axis (b x nb x K x hw):
-        # every piece is then a contiguous block, and the covariance a plain batched matmul.
-        others = torch.tensor([[ni for ni in range(nb) if ni != bi] for bi in range(nb)])
-        tmp = torch.cat([torch.stack(cols, dim=2), centre[:, others]], dim=2)
-        tmp = tmp.reshape(b, nb, tmp.shape[2], hh * ww)
-        c_x = tmp @ tmp.transpose(-1, -2) / tmp.shape[-1]
-        lam, q = torch.linalg.eigh(c_x)
-        lam_pos = lam * (lam > 0)
-        lam_pos_sum = lam_pos.sum(dim=-1, keepdim=True)
-        lam = (
-            lam_pos
-            * lam.sum(dim=-1, keepdim=True)
-            / (lam_pos_sum + (lam_pos_sum == 0).to(lam.dtype))
-        )
-        c_x = q @ torch.diag_embed(lam) @ q.transpose(-1, -2)
-        # The reference solves C' sol = tmp for all pixels; with 16 x 16 systems and ~10^5
-        # right-hand sides, one small inverse and a matmul is ~2x faster (agrees to ~1e-15).
-        sol = torch.linalg.inv(c_x.transpose(-1, -2)) @ tmp
-        z = ((sol * tmp).sum(dim=-2) / n_nb).sqrt()  # b x nb x hw
-        o_c = centre.reshape(b, nb, hh * ww)
-        o_c = o_c - o_c.mean(dim=-1, keepdim=True)
-        mask = z != 0
-        g_c = (o_c * mask / (z * mask + eps)).reshape(b, nb, hh, ww)
         gb = int(guardband / (2**si))
-        g_c = g_c[..., gb:-gb, gb:-gb]
-        g_c = g_c - g_c.mean(dim=(-2, -1), keepdim=True)
-        out.extend(g_c.unbind(1))
+        for bi in range(nb):
+            band = bands[:, bi]
+            # Neighbourhood vectors with the feature axis before the pixel axis (b x K x hw):
+            # every piece is then a contiguous block, and the covariance a plain matmul.
+            cols = [band[:, i : i + hh, j : j + ww] for i in range(blksz) for j in range(blksz)]
+            if up is not None:
+                cols.append(up[:, bi])
+            n_nb = len(cols)
+            cols += [centre[:, ni] for ni in range(nb) if ni != bi]
+            tmp = torch.stack(cols, dim=1).reshape(b, len(cols), hh * ww)
+            c_x = tmp @ tmp.transpose(-1, -2) / tmp.shape[-1]
+            lam, q = torch.linalg.eigh(c_x)
+            lam_pos = lam * (lam > 0)
+            lam_pos_sum = lam_pos.sum(dim=-1, keepdim=True)
+            lam = (
+                lam_pos
+                * lam.sum(dim=-1, keepdim=True)
+                / (lam_pos_sum + (lam_pos_sum == 0).to(lam.dtype))
+            )
+            c_x = q @ torch.diag_embed(lam) @ q.transpose(-1, -2)
+            # The reference solves C' sol = tmp for all pixels; with 16 x 16 systems and ~10^5
+            # right-hand sides, one small inverse and a matmul is ~2x faster (agrees to ~1e-15).
+            sol = torch.linalg.inv(c_x.transpose(-1, -2)) @ tmp
+            z = ((sol * tmp).sum(dim=-2) / n_nb).sqrt()  # b x hw
+            o_c = centre[:, bi].reshape(b, hh * ww)
+            o_c = o_c - o_c.mean(dim=-1, keepdim=True)
+            mask = z != 0
+            g_c = (o_c * mask / (z * mask + eps)).reshape(b, hh, ww)
+            g_c = g_c[..., gb:-gb, gb:-gb]
+            out.append(g_c - g_c.mean(dim=(-2, -1), keepdim=True))
     return out
