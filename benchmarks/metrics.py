@@ -8,7 +8,6 @@ Ma/PI use a SYNTHETIC NRQM model of the real structure (scores meaningless, timi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -59,36 +58,6 @@ def _has_flat_window(x: torch.Tensor, k: int = 7) -> torch.Tensor:
     return (spread == 0).flatten(1).any(1)
 
 
-@contextlib.contextmanager
-def _pyiqa_niqe_in_double(pyiqa_module):
-    """pyiqa's NIQE with its two float32 steps done in double, as MATLAB does them.
-
-    pyiqa rounds the 7x7 Gaussian window to float32 (``fspecial(...).float()``) and resizes
-    the second scale in float32; both move NIQE by up to ~5e-3 on photos. This diagnostic
-    (never used for timing) tells those known deviations from our own.
-    """
-    import pyiqa.archs.func_util as fu
-    import pyiqa.archs.niqe_arch as na
-
-    from ranksrgan.metrics.resize import imresize_double
-
-    def fspecial64(size, sigma, channels=1, filter_type="gaussian"):
-        r = (size - 1) / 2
-        yy, xx = np.ogrid[-r : r + 1, -r : r + 1]
-        g = np.exp(-(xx * xx + yy * yy) / (2.0 * sigma * sigma))
-        return torch.from_numpy(g / g.sum()).repeat(channels, 1, 1, 1)
-
-    def imresize64(img, scale=None, antialiasing=True):
-        return imresize_double(img[:, 0].double(), scale).unsqueeze(1)
-
-    saved = fu.fspecial, na.imresize
-    fu.fspecial, na.imresize = fspecial64, imresize64
-    try:
-        yield
-    finally:
-        fu.fspecial, na.imresize = saved
-
-
 def _diff_summary(label: str, ours: torch.Tensor, ref: torch.Tensor, flat) -> str:
     diffs = (ours.cpu() - ref.detach().cpu().double().reshape(-1)).abs()
     text = f"{label}: max|diff| {diffs.max().item():.2e}, median {diffs.median().item():.2e}"
@@ -127,6 +96,7 @@ def main() -> int:
     shutil.copy(REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat", home / "hub/pyiqa/")
     os.environ["TORCH_HOME"] = str(home)
     from ranksrgan.metrics import create_metric
+    from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double
     from ranksrgan.metrics.synthetic import write_synthetic_nrqm
 
     try:
@@ -158,7 +128,7 @@ def main() -> int:
             t_ref, ref = _time(lambda x=x: p_niqe(x.float()), r, sync)
             line += f", pyiqa {1000 * t_ref / per:.1f} ms/image, speed-up {t_ref / t_ours:.1f}x"
             line += "\n    " + _diff_summary("vs pyiqa", ours, ref, None)
-            with _pyiqa_niqe_in_double(pyiqa):
+            with pyiqa_niqe_in_double():
                 ref64 = p_niqe(x)
             line += "\n    " + _diff_summary("vs pyiqa-double", ours, ref64, _has_flat_window(x))
         print(line, flush=True)

@@ -14,6 +14,7 @@ from ranksrgan.metrics import create_metric
 from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
 from ranksrgan.metrics.niqe import niqe_luma
+from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double
 
 REPO = Path(__file__).resolve().parents[1]
 CALIB = REPO / ".venv/lib/python3.11/site-packages/ResultsCalibra/dist_dir"
@@ -90,6 +91,17 @@ def test_niqe_agrees_with_pyiqa(pyiqa_niqe, name):
     ours = create_metric("niqe")(x).item()
     theirs = pyiqa_niqe(x.float()).item()
     assert abs(ours - theirs) < 1e-3, (ours, theirs)
+
+
+def test_niqe_equals_pyiqa_in_double_precision_on_a_photo_without_flat_regions(pyiqa_niqe):
+    # pyiqa's float32 steps (Gaussian window, second-scale resize, AGGD shape table) done in
+    # double as MATLAB does them: then the two implementations agree to rounding error.
+    x = _tensor(skimage.data.chelsea())
+    ours = create_metric("niqe")(x).item()
+    with pyiqa_niqe_in_double():
+        theirs64 = pyiqa_niqe(x).item()
+    assert torch.get_default_dtype() == torch.float32
+    assert abs(ours - theirs64) < 1e-9, (ours, theirs64)
 
 
 def test_niqe_core_is_deterministic_on_flat_regions():
