@@ -13,7 +13,7 @@ from PIL import Image
 from ranksrgan.metrics import create_metric
 from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
-from ranksrgan.metrics.niqe import niqe_luma
+from ranksrgan.metrics.niqe import niqe_luma, snapped_pixels
 from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,3 +125,13 @@ def test_niqe_banded_work_gives_the_same_scores_as_whole_images():
     banded = niqe_luma(y, mu, cov, chunk_px=96 * 96)
     assert torch.isfinite(whole).all() and torch.equal(whole, banded)
     assert torch.equal(niqe_luma(y[1:], mu, cov, chunk_px=96 * 96), whole[1:])
+
+
+def test_snapped_pixels_flags_flat_regions_and_not_textured_photos():
+    textured = shave(rgb_to_luma(_tensor(skimage.data.chelsea())), 4)
+    img = skimage.data.coffee()[:200, :300].copy()
+    img[:, :120] = 128
+    flat = shave(rgb_to_luma(_tensor(img)), 4)
+    assert snapped_pixels(textured).tolist() == [0]
+    # the 120-px flat band, less the filter's reach into the texture, at both scales
+    assert snapped_pixels(flat).item() > 100 * 100

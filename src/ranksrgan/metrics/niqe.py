@@ -70,9 +70,10 @@ def _normalize_padded(xp: torch.Tensor) -> torch.Tensor:
     both = valid_filter(torch.stack([xp, xp * xp], dim=1), g)
     mu, mu2 = both[:, 0], both[:, 1]
     sigma = mu2.sub_(mu * mu).abs_().sqrt_()
-    # In flat regions im - mu is pure rounding noise (~1e-13) whose sign depends on the order
-    # of the filter's sums, yet it decides the AGGD left/right split; MATLAB's value there is
-    # as arbitrary. Snap it to an exact 0 so scores are the same on every device and order.
+    # Where a pixel equals its local weighted mean (flat regions, linear ramps) im - mu is pure
+    # rounding noise (~1e-13) whose sign depends on the order of the filter's sums, yet it
+    # decides the AGGD left/right split; MATLAB's value there is as arbitrary. Snap it to an
+    # exact 0 so scores are the same on every device and order (see snapped_pixels).
     resid = xp[:, r:-r, r:-r] - mu
     resid.masked_fill_(resid.abs() < FLAT_TOL, 0.0)
     return resid.div_(sigma.add_(1.0))
@@ -190,6 +191,24 @@ def _nancov_mean(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = rows - rows.mean(0, keepdim=True)
         covs.append(c.T @ c / (rows.shape[0] - 1))
     return mu, torch.stack(covs)
+
+
+def snapped_pixels(img: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
+    """Per luma image (N x H x W, [0, 255]): how many MSCN residuals NIQE snaps to 0.
+
+    Counts both scales. Where it is non-zero the score depends on a convention (MATLAB's and
+    pyiqa's depend on their float summation order), so implementations may differ there.
+    """
+    n, h, w = img.shape
+    im = img[:, : h // block * block, : w // block * block]
+    g = _gaussian_1d(img.device, img.dtype)
+    r = g.numel() // 2
+    counts = torch.zeros(n, dtype=torch.long, device=img.device)
+    for scaled in (im, imresize_double(im, 0.5)):
+        xp = torch.nn.functional.pad(scaled.unsqueeze(1), (r, r, r, r), mode="replicate")
+        mu = valid_filter(xp, g)[:, 0]
+        counts += ((scaled - mu).abs() < FLAT_TOL).sum(dim=(1, 2))
+    return counts
 
 
 def niqe_luma(
