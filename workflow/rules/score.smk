@@ -48,6 +48,9 @@ rule score_shard:
         gpu=gpu_count,
     params:
         args=score_shard_args,
+        # not passed on: recorded so that Snakemake's params trigger re-scores when the
+        # metric implementations change their numbers (ranksrgan.metrics.VERSION).
+        metrics_version=METRICS_VERSION,
     shell:
         "ranksrgan score run {params.args} --out {output} > {log} 2>&1"
 

@@ -1,5 +1,6 @@
 # Input/parameter functions of the score stage (kept apart from the rules: snakemake --lint).
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.metrics import VERSION as METRICS_VERSION
 
 SCORE = config.get("score", {})
 NRQM = config.get("metric_models", {}).get("nrqm", {})
