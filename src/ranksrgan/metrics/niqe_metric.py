@@ -7,7 +7,7 @@ import torch
 from ranksrgan.metrics import Metric
 from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
-from ranksrgan.metrics.niqe import BLOCK, niqe_luma
+from ranksrgan.metrics.niqe import BLOCK, CHUNK_PX_CUDA, niqe_luma
 
 GROUP_PX = 1 << 20  # pixels per group of images scored together (speed only)
 
@@ -31,7 +31,8 @@ def build_niqe(
     def run(x: torch.Tensor) -> torch.Tensor:
         # Groups of images of about GROUP_PX pixels keep every temporary small enough to be
         # reused by the allocator (large fresh tensors cost page faults: ~2x on a batch of 64).
-        per = max(1, GROUP_PX // (x.shape[-2] * x.shape[-1]))
+        group_px = GROUP_PX if x.device.type == "cpu" else CHUNK_PX_CUDA
+        per = max(1, group_px // (x.shape[-2] * x.shape[-1]))
         return torch.cat(
             [
                 niqe_luma(_shave(rgb_to_luma(g, colour, quantize), shave_px), mu_t, cov_t, block)
