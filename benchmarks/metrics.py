@@ -125,10 +125,11 @@ def main() -> int:
         if p_niqe is not None:
             t_ref, ref = _time(lambda x=x: p_niqe(x.float()), r, sync)
             line += f", pyiqa {1000 * t_ref / per:.1f} ms/image, speed-up {t_ref / t_ours:.1f}x"
-            line += "\n    " + _diff_summary("vs pyiqa", ours, ref, None)
+            snapped = _snapped(x)
+            line += "\n    " + _diff_summary("vs pyiqa", ours, ref, snapped)
             with pyiqa_niqe_in_double():
                 ref64 = p_niqe(x)
-            line += "\n    " + _diff_summary("vs pyiqa-double", ours, ref64, _snapped(x))
+            line += "\n    " + _diff_summary("vs pyiqa-double", ours, ref64, snapped)
         print(line, flush=True)
 
     model = home / "NRQM_model_SYNTHETIC.mat"

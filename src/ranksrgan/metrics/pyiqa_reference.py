@@ -15,7 +15,7 @@ def pyiqa_niqe_in_double() -> Iterator[None]:
 
     pyiqa rounds the 7x7 Gaussian window to float32 (``fspecial(...).float()``), resizes the
     second scale in float32 and builds its AGGD shape table with a default-dtype ``arange``
-    (float32); together they move NIQE by up to ~5e-3 on photos. This diagnostic
+    (float32); together they move NIQE by ~1e-4 on photos. This diagnostic
     (never for timing) separates those known deviations from our own: used by the NIQE tests
     and ``benchmarks/metrics.py``. Not thread-safe: it swaps two pyiqa module functions.
     """
