@@ -17,7 +17,8 @@ def pyiqa_niqe_in_double() -> Iterator[None]:
     second scale in float32 and builds its AGGD shape table with a default-dtype ``arange``
     (float32); together they move NIQE by ~1e-4 on photos. This diagnostic
     (never for timing) separates those known deviations from our own: used by the NIQE tests
-    and ``benchmarks/metrics.py``. Not thread-safe: it swaps two pyiqa module functions.
+    and ``benchmarks/metrics.py``. Not thread-safe: it swaps two pyiqa functions and
+    torch's default dtype for the duration.
     """
     import pyiqa.archs.func_util as fu
     import pyiqa.archs.niqe_arch as na
