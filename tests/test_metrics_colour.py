@@ -7,9 +7,10 @@ import torch
 from ranksrgan.metrics.colour import _GRAY, _YCBCR_Y, rgb_to_luma
 
 
-def _tie_colours() -> np.ndarray:
+def _tie_colours() -> tuple[np.ndarray, int]:
     """All 8-bit RGB triples whose exact Y lies on a .5 boundary (where the rounding is decided
-    by the floating-point order of the sums), plus a spread of ordinary colours."""
+    by the floating-point order of the sums), plus a spread of ordinary colours; and the number
+    of ties."""
     v = np.arange(256, dtype=np.int64)
     r, g, b = (a.ravel() for a in np.meshgrid(v, v, v, indexing="ij"))
     ties = (65481 * r + 128553 * g + 24966 * b) % 255000 == 127500

@@ -104,11 +104,16 @@ def test_niqe_equals_pyiqa_in_double_precision_on_a_photo_without_flat_regions(p
     assert abs(ours - theirs64) < 1e-9, (ours, theirs64)
 
 
-def test_niqe_core_is_deterministic_on_flat_regions():
-    # A flat band next to texture: the snapped residuals make CPU float orders irrelevant.
+def _flat_band_luma() -> torch.Tensor:
+    """Shaved luma of a photo whose left 120 columns are one flat grey."""
     img = skimage.data.coffee()[:200, :300].copy()
     img[:, :120] = 128
-    y = shave(rgb_to_luma(_tensor(img)), 4)
+    return shave(rgb_to_luma(_tensor(img)), 4)
+
+
+def test_niqe_core_is_deterministic_on_flat_regions():
+    # A flat band next to texture: the snapped residuals make CPU float orders irrelevant.
+    y = _flat_band_luma()
     mu, cov, _ = niqe_params()
     a = niqe_luma(y, torch.from_numpy(mu), torch.from_numpy(cov))
     b = niqe_luma(y.flip(-1).flip(-1).contiguous(), torch.from_numpy(mu), torch.from_numpy(cov))
@@ -129,9 +134,6 @@ def test_niqe_banded_work_gives_the_same_scores_as_whole_images():
 
 def test_snapped_pixels_flags_flat_regions_and_not_textured_photos():
     textured = shave(rgb_to_luma(_tensor(skimage.data.chelsea())), 4)
-    img = skimage.data.coffee()[:200, :300].copy()
-    img[:, :120] = 128
-    flat = shave(rgb_to_luma(_tensor(img)), 4)
     assert snapped_pixels(textured).tolist() == [0]
     # the 120-px flat band, less the filter's reach into the texture, at both scales
-    assert snapped_pixels(flat).item() > 100 * 100
+    assert snapped_pixels(_flat_band_luma()).item() > 100 * 100

@@ -60,31 +60,51 @@ def _tables(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...
     return _TABLE_CACHE[key]
 
 
+_RADIUS = 3  # of the 7x7 MSCN window
+
+
 def _gaussian_1d(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     # fspecial('gaussian', 7, 7/6) is the outer product of this normalised 1-D kernel.
-    x = np.arange(-3, 4, dtype=np.float64)
+    x = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
     g = np.exp(-(x**2) / (2 * (7.0 / 6.0) ** 2))
     return torch.as_tensor(g / g.sum(), dtype=dtype, device=device)
 
 
-def _normalize_padded(xp: torch.Tensor) -> torch.Tensor:
-    """MSCN coefficients of the centre of a replicate-padded band N x (H + 6) x (W + 6).
+def _pad_replicate(im: torch.Tensor) -> torch.Tensor:
+    """N x H x W -> N x (H + 6) x (W + 6), edges repeated (``imfilter``'s 'replicate')."""
+    r = _RADIUS
+    return torch.nn.functional.pad(im.unsqueeze(1), (r, r, r, r), mode="replicate").squeeze(1)
+
+
+def _mscn_parts(xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(im - local mean, local std) of the centre of a padded band, before any snapping.
 
     Filtering a padded band is ``imfilter(im, w, 'replicate')`` on that band: each output pixel
     sums the same taps in the same order, so bands give the same values as the whole image.
     """
     g = _gaussian_1d(xp.device, xp.dtype)
-    r = g.numel() // 2
     both = valid_filter(torch.stack([xp, xp * xp], dim=1), g)
     mu, mu2 = both[:, 0], both[:, 1]
     sigma = mu2.sub_(mu * mu).abs_().sqrt_()
+    r = _RADIUS
+    return xp[:, r:-r, r:-r] - mu, sigma
+
+
+def _normalize_padded(xp: torch.Tensor) -> torch.Tensor:
+    """MSCN coefficients of the centre of a replicate-padded band N x (H + 6) x (W + 6)."""
+    resid, sigma = _mscn_parts(xp)
     # Where a pixel equals its local weighted mean (flat regions, linear ramps) im - mu is pure
     # rounding noise (~1e-13) whose sign depends on the order of the filter's sums, yet it
     # decides the AGGD left/right split; MATLAB's value there is as arbitrary. Snap it to an
     # exact 0 so scores are the same on every device and order (see snapped_pixels).
-    resid = xp[:, r:-r, r:-r] - mu
     resid.masked_fill_(resid.abs() < FLAT_TOL, 0.0)
     return resid.div_(sigma.add_(1.0))
+
+
+def _crop_to_blocks(img: torch.Tensor, block: int) -> torch.Tensor:
+    """MATLAB's NIQE crops N x H x W to whole blocks (drops the bottom and right remainders)."""
+    h, w = img.shape[-2:]
+    return img[..., : h // block * block, : w // block * block]
 
 
 def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -163,8 +183,8 @@ def scale_features(im: torch.Tensor, bs: int, chunk_px: int = CHUNK_PX) -> torch
     """
     n, h, w = im.shape
     nbh, nbw = h // bs, w // bs
-    r = _gaussian_1d(im.device, im.dtype).numel() // 2
-    padded = torch.nn.functional.pad(im.unsqueeze(1), (r, r, r, r), mode="replicate").squeeze(1)
+    r = _RADIUS
+    padded = _pad_replicate(im)
     if h * w <= chunk_px:
         imgs, rows = max(1, chunk_px // (h * w)), nbh
     else:
@@ -207,15 +227,11 @@ def snapped_pixels(img: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
     Counts both scales. Where it is non-zero the score depends on a convention (MATLAB's and
     pyiqa's depend on their float summation order), so implementations may differ there.
     """
-    n, h, w = img.shape
-    im = img[:, : h // block * block, : w // block * block]
-    g = _gaussian_1d(img.device, img.dtype)
-    r = g.numel() // 2
-    counts = torch.zeros(n, dtype=torch.long, device=img.device)
+    im = _crop_to_blocks(img, block)
+    counts = torch.zeros(img.shape[0], dtype=torch.long, device=img.device)
     for scaled in (im, imresize_double(im, 0.5)):
-        xp = torch.nn.functional.pad(scaled.unsqueeze(1), (r, r, r, r), mode="replicate")
-        mu = valid_filter(xp, g)[:, 0]
-        counts += ((scaled - mu).abs() < FLAT_TOL).sum(dim=(1, 2))
+        resid, _ = _mscn_parts(_pad_replicate(scaled))
+        counts += (resid.abs() < FLAT_TOL).sum(dim=(1, 2))
     return counts
 
 
@@ -236,7 +252,7 @@ def niqe_luma(
     nbh, nbw = h // block, w // block
     if nbh < 1 or nbw < 1:
         raise ValueError(f"NIQE needs at least {block}x{block} pixels, got {h}x{w}")
-    im = img[:, : nbh * block, : nbw * block]
+    im = _crop_to_blocks(img, block)
     chunk_px = chunk_px or default_chunk_px(img.device)
     feat = torch.cat(
         [
