@@ -19,7 +19,7 @@ rule download_archive:
     params:
         args=download_args,
     shell:
-        "ranksrgan data download {params.args} --out {output} > {log} 2>&1"
+        "ranksrgan data download {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_dataset:
@@ -37,8 +37,8 @@ rule prepare_dataset:
         args=prepare_args,
         out_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}",
     shell:
-        "ranksrgan data prepare --dataset {wildcards.dataset} --archive {input}"
-        " --out-dir {params.out_dir} --manifest {output} {params.args} > {log} 2>&1"
+        "ranksrgan data prepare --dataset {wildcards.dataset} --archive {input:q}"
+        " --out-dir {params.out_dir:q} --manifest {output:q} {params.args} > {log:q} 2>&1"
 
 
 if "demo_source" in config:
@@ -53,4 +53,4 @@ if "demo_source" in config:
         params:
             args=demo_source_args(),
         shell:
-            "ranksrgan data demo-source {params.args} --out {output} > {log} 2>&1"
+            "ranksrgan data demo-source {params.args} --out {output:q} > {log:q} 2>&1"

@@ -15,7 +15,7 @@ if NRQM.get("synthetic", False):
         conda:
             ENV
         shell:
-            "ranksrgan score synthetic-nrqm --out {output} --seed 0 > {log} 2>&1"
+            "ranksrgan score synthetic-nrqm --out {output:q} --seed 0 > {log:q} 2>&1"
 
 elif NRQM:
 
@@ -30,7 +30,7 @@ elif NRQM:
             url=f"--url {NRQM['url']}" if NRQM.get("url") else "",
             sha=f"--sha256 {NRQM['sha256']}" if NRQM.get("sha256") else "",
         shell:
-            "ranksrgan score nrqm-model --path {output} {params.url} {params.sha} > {log} 2>&1"
+            "ranksrgan score nrqm-model --path {output:q} {params.url} {params.sha} > {log:q} 2>&1"
 
 
 rule score_shard:
@@ -52,7 +52,7 @@ rule score_shard:
         # metric implementations change their numbers (ranksrgan.metrics.VERSION).
         metrics_version=METRICS_VERSION,
     shell:
-        "ranksrgan score run {params.args} --out {output} > {log} 2>&1"
+        "ranksrgan score run {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_gather:
@@ -65,4 +65,4 @@ rule score_gather:
     conda:
         ENV
     shell:
-        "ranksrgan score gather --out {output} {input} > {log} 2>&1"
+        "ranksrgan score gather --out {output:q} {input:q} > {log:q} 2>&1"

@@ -20,7 +20,7 @@ rule sr_fetch_weights:
         cache=lambda wc, output: str(Path(output[0]).parent.parent),
     shell:
         "ranksrgan sr fetch-weights --url {params.url:q} --sha256 {params.sha256}"
-        " --cache-dir {params.cache:q} --out {output:q} > {log} 2>&1"
+        " --cache-dir {params.cache:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sr_shard:
@@ -43,7 +43,7 @@ rule sr_shard:
     shell:
         "ranksrgan sr run --manifest {input.manifest:q} --method {wildcards.method}"
         " --shard {wildcards.k} --out-dir {params.out_dir:q} --shard-out {output:q}"
-        " {params.args} > {log} 2>&1"
+        " {params.args} > {log:q} 2>&1"
 
 
 rule sr_gather:
@@ -60,4 +60,4 @@ rule sr_gather:
         images=lambda wc: config["datasets"][wc.dataset]["images"],
     shell:
         "ranksrgan sr gather {params.shards} --out {output:q} --images {params.images}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

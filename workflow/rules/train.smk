@@ -93,9 +93,9 @@ for _preset in TRAIN["presets"]:
             args=train_args(_preset),
             config_hash=train_config_hash(_preset),
         shell:
-            "ranksrgan train --config {params.config} --preset {params.preset}"
-            " --out {params.out} --train-manifest {input.train} --cache-dir {params.cache}"
-            " {params.args} > {log} 2>&1"
+            "ranksrgan train --config {params.config:q} --preset {params.preset}"
+            " --out {params.out:q} --train-manifest {input.train:q} --cache-dir {params.cache:q}"
+            " {params.args} > {log:q} 2>&1"
 
 
 def train_targets():
