@@ -66,6 +66,22 @@ CASES = {
     "unknown weights": (_set("methods.srresnet", {"kind": "network", "arch": "srresnet",
                                                   "weights": "nope"}),
                         "methods.srresnet.weights", "unknown weights 'nope'"),
+    # References the schema cannot see: before, these ended in MissingInputException, a
+    # failure at run time, or one after training (issue 19).
+    "unknown train target": (_set("train.targets", ["srresnet", "nope"]), "train.targets[1]",
+                             "unknown train preset 'nope'"),
+    "unknown method preset": (_set("methods.srresnet.train_preset", "nope"),
+                              "methods.srresnet.train_preset", "unknown train preset 'nope'"),
+    "unknown preset init": (_set("train.presets.srgan.init", "nope"),
+                            "train.presets.srgan.init", "unknown preset 'nope'"),
+    "unknown preset dataset": (_set("train.presets.srresnet.data.train", ["nope"]),
+                               "train.presets.srresnet.data.train[0]",
+                               "unknown dataset 'nope'"),
+    "unknown score metric": (_set("score.metrics", ["niqe", "niqee"]), "score.metrics[1]",
+                             "unknown metric 'niqee'"),
+    "arch options differ from preset": (_set("methods.srresnet.arch_options", {"nf": 32, "nb": 2}),
+                                        "methods.srresnet.arch_options",
+                                        "differs from train.presets.srresnet.generator.options"),
 }
 
 
@@ -101,7 +117,8 @@ def test_load_config_errors(tmp_path):
         load_config(tmp_path / "bad.yaml", SCHEMA)
 
 
-@pytest.mark.parametrize("case", ["wrong type", "unknown key", "bad enum", "missing key"])
+@pytest.mark.parametrize("case", ["wrong type", "unknown key", "bad enum", "missing key",
+                                  "unknown train target", "unknown score metric"])
 def test_snakemake_reports_key_and_file(tmp_path, demo_cfg, case):
     """`snakemake -n` with a broken config stops at DAG load with the same one-line message."""
     mutate, key, words = CASES[case]

@@ -72,11 +72,96 @@ def _check_references(config: dict[str, Any], source: str) -> None:
         for m, spec in methods.items()
         if isinstance(spec.get("weights"), str)
     ]
+    refs += _train_references(config, datasets)
     for key, value, known, kind in refs:
         if value not in known:
             raise RankSRGANError(
                 f"{source}: config key '{key}': unknown {kind} '{value}' "
-                f"(known: {', '.join(sorted(known))})"
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
+    _check_trained_methods(config, source)
+    _check_metric_names(config.get("score", {}).get("metrics", []), source)
+
+
+def _train_references(config: dict[str, Any], datasets: dict[str, Any]) -> list[tuple]:
+    """(key, value, known, kind) for every name the train section and methods refer to.
+
+    Checked at DAG load so that a typo stops with one line instead of Snakemake's
+    ``MissingInputException`` (or a failure after hours of training).
+    """
+    train = config.get("train", {})
+    presets = train.get("presets", {})
+    refs: list[tuple] = [
+        (f"train.targets[{i}]", name, presets, "train preset")
+        for i, name in enumerate(train.get("targets", []))
+    ]
+    refs += [
+        (f"methods.{m}.train_preset", spec["train_preset"], presets, "train preset")
+        for m, spec in config.get("methods", {}).items()
+        if "train_preset" in spec
+    ]
+    rankers = config.get("ranker", {})
+    for name, preset in presets.items():
+        if preset.get("extends") is not None:
+            refs.append((f"train.presets.{name}.extends", preset["extends"], presets, "preset"))
+        if preset.get("init") is not None:
+            refs.append((f"train.presets.{name}.init", preset["init"], presets, "preset"))
+        data = preset.get("data") or {}
+        refs += [
+            (f"train.presets.{name}.data.train[{i}]", d, datasets, "dataset")
+            for i, d in enumerate(data.get("train") or [])
+        ]
+        if data.get("val"):
+            refs.append((f"train.presets.{name}.data.val", data["val"], datasets, "dataset"))
+        ranker = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
+        if ranker.get("source") == "stage" and "ranker" in config:  # TODO strict once landed
+            refs.append(
+                (f"train.presets.{name}.losses.rank.ranker.name", ranker.get("name"),
+                 rankers, "ranker")
+            )
+    return refs
+
+
+def _check_trained_methods(config: dict[str, Any], source: str) -> None:
+    """A trained method must build the network its preset trains (else sr fails late)."""
+    presets = config.get("train", {}).get("presets", {})
+    if not presets:
+        return
+    from ranksrgan.train.presets import resolve_preset  # torch-free
+
+    for m, spec in config.get("methods", {}).items():
+        if "train_preset" not in spec or spec["train_preset"] not in presets:
+            continue
+        gen = resolve_preset(presets, spec["train_preset"]).get("generator") or {}
+        for key, preset_key in (("arch", "arch"), ("arch_options", "options")):
+            want = gen.get(preset_key)
+            have = spec.get(key, {} if key == "arch_options" else None)
+            if want is not None and have != want:
+                raise RankSRGANError(
+                    f"{source}: config key 'methods.{m}.{key}': {have} differs from "
+                    f"train.presets.{spec['train_preset']}.generator.{preset_key} = {want}"
+                )
+
+
+BUILTIN_METRICS = ("niqe", "ma", "nrqm", "pi", "psnr", "ssim")
+
+
+def _check_metric_names(names: list[str], source: str) -> None:
+    """Metric names must be built in or pyiqa's (pyiqa is imported only for other names)."""
+    others = [n for n in names if n.lower() not in BUILTIN_METRICS]
+    if not others:
+        return
+    try:
+        import pyiqa
+
+        known = set(pyiqa.list_models())
+    except ImportError:
+        known = set()
+    for i, name in enumerate(names):
+        if name in others and name not in known:
+            raise RankSRGANError(
+                f"{source}: config key 'score.metrics[{i}]': unknown metric '{name}' "
+                f"(built in: {', '.join(BUILTIN_METRICS)}; or a pyiqa metric name)"
             )
 
 
