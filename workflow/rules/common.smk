@@ -41,6 +41,15 @@ wildcard_constraints:
 
 
 RESULTS = config["results_dir"]
+
+
+onstart:
+    # Snakemake's own lock is per working directory: this one is per results folder.
+    from ranksrgan.io.runlock import acquire_results_lock
+
+    acquire_results_lock(RESULTS)
+
+
 CACHE = config["cache_dir"]
 LOGS = f"{RESULTS}/logs"
 ENV = "../envs/ranksrgan.yaml"
