@@ -54,6 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     except RankSRGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A read-only or full results folder, a path through a file: one line naming the
+        # file, not a traceback (the stage wrote atomically, so nothing partial is left).
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _os_error_line(exc: OSError) -> str:
+    name = exc.filename if exc.filename is not None else "?"
+    reason = exc.strerror or str(exc)
+    if exc.filename2 is not None:
+        return f"{name} -> {exc.filename2}: {reason}"
+    return f"{name}: {reason}"
 
 
 if __name__ == "__main__":
