@@ -292,9 +292,50 @@ def test_pickle_with_code_is_refused_and_never_run(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     torch.save({"conv_first.weight": torch.zeros(1), "payload": _Evil(marker)}, path)
-    with pytest.raises(RankSRGANError, match="weights_only=True refused") as exc:
+    with pytest.raises(RankSRGANError) as exc:
         weights.load(archs.build("srresnet", nf=NF, nb=NB), path)
     assert not marker.exists() and "\n" not in str(exc.value)
+    # Issue 19: the point first, then the short reason (not torch's text cut at 160 chars).
+    assert str(exc.value) == (
+        f"{path}: contains pickled code, refused (not loaded): it references "
+        f"{os.system.__module__}.system, which is not a tensor or a plain container"
+    )
+
+
+def test_truncated_or_garbage_file_is_one_line_error(tmp_path):
+    good = tmp_path / "w.pth"
+    torch.save(SRResNetAuthors().state_dict(), good)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"<html>503 Service Unavailable</html>")
+    for path in (cut, junk):
+        with pytest.raises(RankSRGANError, match="not a readable PyTorch weights file") as exc:
+            weights.read_state_dict(path)
+        assert str(exc.value).startswith(f"{path}: ") and "\n" not in str(exc.value)
+        assert "pickled code" not in str(exc.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(tmp_path, bad):
+    """Issue 19 item 5: a NaN/inf tensor is refused, naming the file and the first bad key."""
+    state = SRResNetAuthors().state_dict()
+    key = "recon_trunk.1.conv2.weight"
+    state[key] = state[key].clone()
+    state[key][0, 0, 1, 1] = bad
+    state["upconv1.bias"] = state["upconv1.bias"].clone().fill_(bad)  # a later key
+    path = tmp_path / "diverged.pth"
+    torch.save(state, path)
+    model = archs.build("srresnet", nf=NF, nb=NB)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RankSRGANError) as exc:
+        weights.load(model, path)
+    msg = str(exc.value)
+    assert msg.startswith(
+        f"{path}: non-finite weights, refused (not loaded): tensor '{key}' has 1 "
+    )
+    assert ("NaN" if bad != bad else "infinite") in msg and "\n" not in msg
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
 
 
 def test_fetch_downloads_verifies_and_caches(tmp_path):

@@ -1,13 +1,17 @@
 """Load a state dict file into a network: safe unpickling, sha256 check, layout mapping.
 
 ``torch.load(..., weights_only=True)`` never runs code from the file: a pickle that tries
-to is refused with one line. Every mismatch (keys, shapes) is one line naming the file and
-the first offending keys.
+to is refused with one line ("contains pickled code, refused (not loaded)" and what it
+references). A file holding NaN or infinite values is refused too, naming the first such
+tensor: loaded, it would give black images (NaN maps to 0 in uint8) and exit 0. Every
+mismatch (keys, shapes) is one line naming the file and the first offending keys.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -27,11 +31,21 @@ def read_state_dict(path: str | os.PathLike, param_key: str = "auto") -> dict[st
         raise RankSRGANError(f"{p}: weights file not found")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (UnpicklingError, RuntimeError, EOFError, zip errors...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:
+        if _looks_pickled(p):
+            raise RankSRGANError(
+                f"{p}: contains pickled code, refused (not loaded): {_unpickling_reason(str(exc))}"
+            ) from None
+        # Anything else (an HTML error page, random bytes) fails as a pickle opcode too.
         raise RankSRGANError(
-            f"{p}: not a plain tensor state dict "
-            f"(torch.load weights_only=True refused it: {first[:160]})"
+            f"{p}: not a readable PyTorch weights file, truncated or corrupt "
+            f"(starts with {p.read_bytes()[:8]!r})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001  (RuntimeError, EOFError, KeyError, zip errors...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RankSRGANError(
+            f"{p}: not a readable PyTorch weights file, truncated or corrupt "
+            f"({type(exc).__name__}: {first[:120]})"
         ) from None
     if not isinstance(obj, dict):
         raise RankSRGANError(f"{p}: expected a dict of tensors, got {type(obj).__name__}")
@@ -50,7 +64,40 @@ def read_state_dict(path: str | os.PathLike, param_key: str = "auto") -> dict[st
         raise RankSRGANError(f"{p}: not a state dict of tensors (entry '{bad}')")
     if all(k.startswith("module.") for k in tensors):  # saved from DataParallel
         tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    check_finite(tensors, str(p))
     return tensors
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Raise naming ``source`` and the first tensor (file order) holding NaN or +-inf values."""
+    for key, v in tensors.items():
+        if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all()):
+            bad = v.numel() - int(torch.isfinite(v).sum())
+            kinds = "NaN" if bool(torch.isnan(v).any()) else "infinite"
+            if kinds == "NaN" and bool(torch.isinf(v).any()):
+                kinds = "NaN and infinite"
+            raise RankSRGANError(
+                f"{source}: non-finite weights, refused (not loaded): tensor '{key}' has "
+                f"{bad} {kinds} value(s) of {v.numel()} (a diverged run or an fp16 overflow?)"
+            )
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A torch zip file, or a pickle stream of protocol 2 or later (the legacy format)."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def _unpickling_reason(text: str) -> str:
+    """The short reason in torch's long weights_only refusal (which global, which opcode)."""
+    if m := re.search(r"GLOBAL ([\w.]+)", text):
+        return f"it references {m.group(1)}, which is not a tensor or a plain container"
+    if m := re.search(r"[Uu]nsupported operand (\S+)", text):
+        return f"pickle opcode {m.group(1)} is not allowed for weights"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = next((ln.split("error:", 1)[1].strip() for ln in lines if "error:" in ln), "")
+    return (detail or (lines[-1] if lines else "unsupported pickle content"))[:120]
 
 
 def _mismatch(
