@@ -1,5 +1,7 @@
 """Score stage end to end on a tiny manifest built from scikit-image photos."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +145,113 @@ def test_stand_in_sr_method_marks_every_row(tiny):
     first = df["image"] == sr["image"].iloc[0]
     assert df[first]["stand_in"].all() and (df[first]["stand_in_note"] == "tiny demo run").all()
     assert not df[~first]["stand_in"].any() and (df[~first]["stand_in_note"] == "").all()
+
+
+def test_resume_rescores_an_image_replaced_after_a_kill(tiny, monkeypatch):
+    # Issue 19 item 3: rows in the partial file are reused only for the same input bytes.
+    out = tiny / "stale.parquet"
+    real = shard_mod.score_item
+
+    def killed_after_first(dataset, method, item, metrics, policy):
+        if item.image == "b_chelsea":
+            raise KeyboardInterrupt
+        return real(dataset, method, item, metrics, policy)
+
+    monkeypatch.setattr(shard_mod, "score_item", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny, "bicubic", out)
+    monkeypatch.setattr(shard_mod, "score_item", real)
+    # the sr stage reran between the kill and the rerun: a_coffee's SR image is now the HR one
+    (tiny / "SR" / "a_coffee.png").write_bytes((tiny / "HR" / "a_coffee.png").read_bytes())
+    assert _run(tiny, "bicubic", out) == 0
+    df = pd.read_parquet(out).set_index(["image", "metric"])
+    assert df.loc[("a_coffee", "psnr"), "value"] == float("inf")  # stale: a finite PSNR
+    fresh = tiny / "fresh.parquet"
+    assert _run(tiny, "bicubic", fresh) == 0
+    want = pd.read_parquet(fresh).set_index(["image", "metric"])
+    assert df.loc["a_coffee", "value"].equals(want.loc["a_coffee", "value"])
+
+
+def test_cuda_out_of_memory_fails_the_job_not_an_error_row(tiny, monkeypatch, capsys):
+    # Issue 19: a transient OOM must not become a permanent error row in a finished shard.
+    import torch
+
+    from ranksrgan import metrics
+
+    real = metrics.create_metric
+
+    def create(name, device="cpu", **opts):
+        m = real(name, device, **opts)
+        if name == "ssim":
+
+            def oom(*a):
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+            m._fn = oom
+        return m
+
+    monkeypatch.setattr(metrics, "create_metric", create)
+    out = tiny / "oom.parquet"
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        shard_mod.score_shard(
+            "tiny",
+            "bicubic",
+            shard_mod.shard_items(tiny / "data.parquet", tiny / "sr.parquet", "bicubic", None, 1),
+            [create(n) for n in METRICS],
+            out,
+        )
+    assert not out.exists()
+    assert _run(tiny, "bicubic", out) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "out of memory" in err[-1] and not out.exists()
+
+
+def _relative_manifests(tiny):
+    """Rewrite the fixture's manifests with paths relative to their own folder (as written)."""
+    for name, cols in (("data.parquet", ["hr_path"]), ("sr.parquet", ["path"])):
+        df = pd.read_parquet(tiny / name)
+        for c in cols:
+            df[c] = [str(Path(p).relative_to(tiny)) for p in df[c]]
+        df.to_parquet(tiny / name)
+
+
+def test_stage_runs_from_another_working_directory(tiny, tmp_path_factory, monkeypatch):
+    # Issue 19: manifest paths resolve against the manifest's folder, not the cwd.
+    _relative_manifests(tiny)
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    out = tiny / "cwd.parquet"
+    assert _run(tiny, "bicubic", out, shard=0) == 0
+    df = pd.read_parquet(out)
+    assert set(df["image"]) == {"a_coffee", "b_chelsea"} and (df["error"] == "").all()
+
+
+def test_old_cwd_relative_manifest_still_loads(tiny, monkeypatch):
+    _relative_manifests(tiny)  # relative to tiny, which is also the cwd below
+    for name in ("data.parquet", "sr.parquet"):
+        (tiny / "m").mkdir(exist_ok=True)
+        (tiny / name).rename(tiny / "m" / name)
+    monkeypatch.chdir(tiny)
+    argv = ["score", "run", "--dataset", "tiny", "--method", "bicubic", "--metrics", "psnr"]
+    argv += ["--data-manifest", "m/data.parquet", "--sr-manifest", "m/sr.parquet"]
+    assert main(argv + ["--shard", "0", "--shard-size", "2", "--out", "old.parquet"]) == 0
+    assert (pd.read_parquet(tiny / "old.parquet")["error"] == "").all()
+
+
+def test_missing_input_file_fails_with_one_line(tiny, capsys):
+    (tiny / "HR" / "b_chelsea.png").unlink()
+    out = tiny / "missing.parquet"
+    assert _run(tiny, "bicubic", out, shard=0) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "b_chelsea.png" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_cuda_device_without_cuda_is_one_line(tiny, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = ["score", "run", "--dataset", "tiny", "--method", "HR", "--metrics", "psnr"]
+    argv += ["--data-manifest", str(tiny / "data.parquet"), "--device", "cuda"]
+    assert main(argv + ["--out", str(tiny / "cuda.parquet")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "cuda" in err and "\n" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from ranksrgan.cli import main
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import sha256_file, write_png
+from ranksrgan.io.parquet import read_manifest
 from ranksrgan.sr.gather import gather_shards
 from ranksrgan.sr.inference import InferenceOptions
 from ranksrgan.sr.shard import SHARD_COLUMNS, MethodSpec, Upscaler, run_shard, shard_rows
@@ -223,3 +225,82 @@ def test_cli_run_gather_and_bad_weights(manifest, srresnet_weights, tmp_path, ca
         and str(path) in err[-1]
     )
     assert not (tmp_path / "x.parquet").exists()
+
+
+def _copy_manifest(manifest, root):
+    """A private copy of the module's data (LR files + manifest with manifest-relative paths)."""
+    import shutil
+
+    src = Path(manifest).parent
+    shutil.copytree(src, root)
+    df = pd.read_parquet(root / "manifest.parquet")
+    for c in ("hr_path", "lr_path"):
+        df[c] = [str(Path(p).relative_to(src)) for p in df[c]]
+    df.to_parquet(root / "manifest.parquet", index=False)
+    return root / "manifest.parquet"
+
+
+def test_resume_keys_on_the_lr_file_and_weights(manifest, srresnet_weights, tmp_path):
+    # Issue 19 item 3 for sr sidecars: an LR replaced after a kill is upscaled again.
+    m = _copy_manifest(manifest, tmp_path / "data")
+    calls = []
+
+    class Counting(Upscaler):
+        def __call__(self, lr):
+            calls.append(lr.shape)
+            return super().__call__(lr)
+
+    up = Counting(MethodSpec("bicubic", kind="bicubic"))
+    out, shard = tmp_path / "o", tmp_path / "o" / "shards" / "0.parquet"
+    run_shard(m, 0, 3, out, shard, up, progress=False)
+    assert len(calls) == 3
+    lr_new = np.ascontiguousarray(data.rocket()[:16, :14])
+    write_png(tmp_path / "data" / "LR_x4" / "chelsea.png", lr_new)
+    # the LR file changed but the manifest still has the old hash: refuse, one line
+    with pytest.raises(RankSRGANError, match=r"chelsea\.png: sha256 .* differs .*data stage"):
+        run_shard(m, 0, 3, out, shard, up, progress=False)
+    df = pd.read_parquet(m)
+    df.loc[df["image"] == "chelsea", "lr_sha256"] = sha256_file(
+        tmp_path / "data" / "LR_x4" / "chelsea.png"
+    )
+    df.to_parquet(m, index=False)  # the data stage reran: new LR, new manifest
+    got = run_shard(m, 0, 3, out, shard, up, progress=False).set_index("image")
+    assert len(calls) == 4  # only chelsea again
+    assert np.array_equal(np.asarray(Image.open(got.loc["chelsea", "path"])), imresize(lr_new, 4))
+    # new weights for a network method: every image again
+    path, _ = srresnet_weights
+    spec = MethodSpec(
+        "srresnet", arch="srresnet", arch_options={"nf": 8, "nb": 2}, weights=str(path)
+    )
+    net = Counting(spec, device="cpu")
+    run_shard(m, 0, 3, out, shard, net, progress=False)
+    assert len(calls) == 7
+    run_shard(m, 0, 3, out, shard, net, progress=False)
+    assert len(calls) == 7
+
+
+def test_manifests_are_relative_and_load_from_another_cwd(manifest, tmp_path, monkeypatch):
+    # Issue 19: paths in sr manifests are relative to the manifest, so any cwd works.
+    _copy_manifest(manifest, tmp_path / "data")
+    up = Upscaler(MethodSpec("bicubic", kind="bicubic"))
+    monkeypatch.chdir(tmp_path / "data")
+    out = Path("..") / "sr" / "bicubic"
+    shards = [out / "shards" / f"{k}.parquet" for k in range(2)]
+    for k, s in enumerate(shards):
+        run_shard("manifest.parquet", k, 2, out, s, up, progress=False)
+    assert pd.read_parquet(shards[1])["path"].tolist() == ["../coffee.png"]
+    gather_shards(shards, out / "manifest.parquet", expected_images=3)
+    stored = pd.read_parquet(tmp_path / "sr" / "bicubic" / "manifest.parquet")
+    assert stored["path"].tolist() == ["astronaut.png", "chelsea.png", "coffee.png"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    got = read_manifest(tmp_path / "sr" / "bicubic" / "manifest.parquet", ("image", "path"))
+    assert all(Path(p).is_file() for p in got["path"])
+
+
+def test_missing_lr_file_is_one_line(manifest, tmp_path):
+    m = _copy_manifest(manifest, tmp_path / "data")
+    (tmp_path / "data" / "LR_x4" / "coffee.png").unlink()
+    up = Upscaler(MethodSpec("bicubic", kind="bicubic"))
+    with pytest.raises(RankSRGANError, match=r"coffee\.png: LR image of image coffee not found"):
+        run_shard(m, 1, 2, tmp_path / "o", tmp_path / "o" / "s.parquet", up, progress=False)

@@ -43,7 +43,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ import pandas as pd
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.atomic import write_bytes_atomic, write_parquet_atomic
 from ranksrgan.io.hashing import sha256_file
+from ranksrgan.io.parquet import resolve_paths
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +127,21 @@ class PartialRows:
         out: the shard's final Parquet file; progress lives in :func:`partial_path` ``(out)``.
         columns: the output columns (the order of the final file).
         save_every: save the partial file after this many new items (1 = after each).
+        dtypes: optional ``{column: dtype}`` applied to the final table (``DataFrame.astype``),
+            so that reused and new rows give the same schema.
 
     A damaged partial file is only a cache: it is ignored (logged) and the shard starts over.
     """
 
-    def __init__(self, out: str | os.PathLike, columns: Sequence[str], save_every: int = 1):
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        columns: Sequence[str],
+        save_every: int = 1,
+        dtypes: Mapping[str, Any] | None = None,
+    ):
         self.out = Path(out)
+        self.dtypes = dict(dtypes or {})
         self.partial = partial_path(out)
         self.columns = list(columns)
         self.save_every = max(1, int(save_every))
@@ -141,12 +151,14 @@ class PartialRows:
         if self.partial.is_file():
             try:
                 prev = pd.read_parquet(self.partial)
+                if ITEM not in prev.columns or FINGERPRINT not in prev.columns:
+                    raise ValueError("written by an older version (no item fingerprints)")
                 for item, rows in prev.groupby(ITEM, sort=False):
                     fps = rows[FINGERPRINT].unique()
                     if len(fps) == 1:
                         self._previous[str(item)] = (str(fps[0]), rows)
             except Exception as exc:  # pyarrow raises several types for a damaged file
-                log.warning("%s: unreadable partial file, starting over (%s)", self.partial, exc)
+                log.warning("%s: partial file not reusable, starting over (%s)", self.partial, exc)
                 self._previous = {}
             if self._previous:
                 log.info("%s: %d items in the partial file", self.out, len(self._previous))
@@ -189,6 +201,8 @@ class PartialRows:
             raise RankSRGANError(f"{self.out}: no rows for image {missing[0]} (shard incomplete)")
         frames = [self._frames[i][self.columns] for i in items]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
+        if self.dtypes:
+            df = df.astype(self.dtypes)
         write_parquet_atomic(df, self.out)
         self.partial.unlink(missing_ok=True)
         return df
@@ -243,9 +257,11 @@ def read_shards(
 ) -> pd.DataFrame:
     """Concatenate shard Parquet files in the given order.
 
-    One-line errors: a shard file missing or unreadable (corrupt, truncated) is named; no
-    shard at all names ``out``; rows whose ``unique`` columns repeat (an image in two shards)
-    name the first repeated key. ``what`` says which kind of shard the message is about.
+    Path columns (see :mod:`ranksrgan.io.parquet`) are resolved against each shard file's
+    folder, as for any manifest. One-line errors: a shard file missing or unreadable
+    (corrupt, truncated) is named; no shard at all names ``out``; rows whose ``unique``
+    columns repeat (an image in two shards) name the first repeated key. ``what`` says which
+    kind of shard the message is about.
     """
     frames = []
     for s in shards:
@@ -253,12 +269,13 @@ def read_shards(
         if not p.is_file():
             raise RankSRGANError(f"{p}: {what} not found")
         try:
-            frames.append(pd.read_parquet(p))
+            frame = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             msg = " ".join(str(exc).split())[:200]
             raise RankSRGANError(
                 f"{p}: unreadable {what}, corrupt? (rerun its job) ({msg})"
             ) from None
+        frames.append(resolve_paths(frame, p.parent))
     if not frames:
         raise RankSRGANError(f"{out}: no {what}s to gather")
     df = pd.concat(frames, ignore_index=True)

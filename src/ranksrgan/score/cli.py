@@ -17,12 +17,19 @@ def _metric_options(name: str, args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch
+
     from ranksrgan.io import ImagePolicy
     from ranksrgan.metrics import OWN_METRICS, create_metric
-    from ranksrgan.score.shard import score_shard, shard_items
+    from ranksrgan.score.shard import is_out_of_memory, score_shard, shard_items
 
     if (args.shard is None) != (args.shard_size is None):
         raise RankSRGANError("--shard and --shard-size go together")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise RankSRGANError(
+            f"--device {args.device}: no CUDA GPU is available on this host "
+            "(use --device cpu, or auto to take a GPU when there is one)"
+        )
     items = shard_items(
         args.data_manifest, args.sr_manifest, args.method, args.shard, args.shard_size or 1
     )
@@ -33,7 +40,16 @@ def _run(args: argparse.Namespace) -> int:
         for n in args.metrics
     ]
     policy = ImagePolicy(alpha=args.alpha, min_size=1)
-    df = score_shard(args.dataset, args.method, items, metrics, args.out, policy)
+    try:
+        df = score_shard(args.dataset, args.method, items, metrics, args.out, policy)
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RankSRGANError(
+            f"{args.out}: out of device memory while scoring ({first}); images already scored "
+            "are kept in the partial file, rerun the job when the device has room"
+        ) from None
     n_err = int((df["error"] != "").sum())
     print(
         f"{args.out}: {df['image'].nunique()} images x {len(metrics)} metrics, {n_err} error rows"

@@ -2,9 +2,14 @@
 
 A bad image (corrupt, too small for a metric, transparent under the image policy) becomes a
 row with ``value = NaN`` and the reason in ``error``; a metric that returns NaN without an
-exception is recorded the same way, so no NaN is ever silent. Progress is saved to a partial
-file after each image, so an interrupted shard resumes where it stopped; the final file is
-written atomically.
+exception is recorded the same way, so no NaN is ever silent. A missing input file is not a bad
+image (a wrong manifest or folder): the shard fails with one line. Out of GPU memory is not a
+bad image either (transient): it fails the job, so a rerun scores the image.
+
+Progress is saved to a partial file after each image (``ranksrgan.io.shards.PartialRows``); a
+rerun reuses an image's rows only when the sha256 of its SR and HR files and every metric's
+``params_hash`` are those the rows were made from, so an image replaced between a kill and
+the rerun is scored again. The final file is written atomically.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import ImagePolicy, read_image, write_parquet_atomic
+from ranksrgan.io import ImagePolicy, read_image, sha256_file
 from ranksrgan.io.parquet import read_manifest
+from ranksrgan.io.shards import PartialRows, fingerprint, require_files, shard_rows
 from ranksrgan.metrics import Metric
 
 log = logging.getLogger(__name__)
@@ -78,9 +84,7 @@ def shard_items(
         missing = sorted(set(data["image"]) - set(paths))
         if missing:
             raise RankSRGANError(f"{sr_manifest}: no {method} output for image {missing[0]}")
-    rows = data if shard is None else data.iloc[shard * shard_size : (shard + 1) * shard_size]
-    if shard is not None and rows.empty and shard > 0:
-        raise RankSRGANError(f"{data_manifest}: shard {shard} is empty ({len(data)} images)")
+    rows = shard_rows(data, shard, shard_size, source=data_manifest)
     return [
         Item(r.image, str(paths[r.image]), str(r.hr_path), notes.get(r.image, ""))
         for r in rows.itertuples()
@@ -148,10 +152,20 @@ def score_item(
                     f"{m.name} is undefined on this image (NaN: flat or degenerate content)"
                 )
         except (RankSRGANError, ValueError, RuntimeError) as exc:
+            if is_out_of_memory(exc):
+                raise  # transient: fail the job rather than record a permanent error row
             error = f"{item.path}: {exc}" if not str(exc).startswith(item.path) else str(exc)
             value = math.nan
         rows.append(_row(dataset, method, item, m, value, h, w, error))
     return rows
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device running out of memory (CUDA, cuBLAS/cuDNN workspaces, MPS)."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    msg = str(exc)
+    return "out of memory" in msg.lower() or "_STATUS_ALLOC_FAILED" in msg
 
 
 def score_shard(
@@ -162,57 +176,50 @@ def score_shard(
     out: str | Path,
     policy: ImagePolicy | None = None,
 ) -> pd.DataFrame:
-    """Score ``items`` with ``metrics`` and write ``out`` atomically; resume from a partial file."""
+    """Score ``items`` with ``metrics`` and write ``out`` atomically; resume from a partial file.
+
+    Raises a one-line error before scoring when an input file (SR image, or the HR image
+    when a metric is full-reference) is missing.
+    """
     policy = policy or ImagePolicy()
-    out = Path(out)
-    partial = out.with_name(out.name + ".partial.parquet")
-    hashes = {m.name: m.params_hash for m in metrics}
-    done = pd.DataFrame(columns=COLUMNS)
-    if partial.is_file():
-        try:
-            prev = pd.read_parquet(partial)
-            keep = prev["params_hash"].eq(prev["metric"].map(hashes))
-            done = prev[keep]
-            log.info("%s: resuming, %d images already scored", out, done["image"].nunique())
-        except Exception:  # a damaged partial file is only a cache: start over
-            done = pd.DataFrame(columns=COLUMNS)
-    finished = set(done.groupby("image")["metric"].nunique().loc[lambda s: s == len(metrics)].index)
-    frames = [done[done["image"].isin(finished)]]
+    need_hr = any(m.full_reference for m in metrics)
+    require_files(((it.image, it.path) for it in items), f"{method} image")
+    if need_hr:
+        require_files(((it.image, it.hr_path) for it in items), "HR image")
+    store = PartialRows(out, COLUMNS, dtypes=DTYPES)
+    # what an image's rows depend on besides its input files
+    settings = (dataset, method, asdict(policy), sorted((m.name, m.params_hash) for m in metrics))
+    reused = 0
     for item in items:
-        if item.image in finished:
+        inputs = [sha256_file(item.path)]
+        if need_hr and item.hr_path != item.path:
+            inputs.append(sha256_file(item.hr_path))
+        fp = fingerprint(inputs, item.stand_in, settings)
+        if store.reuse(item.image, fp) is not None:
+            reused += 1
             continue
         t0 = time.perf_counter()
-        frames.append(
-            pd.DataFrame(score_item(dataset, method, item, metrics, policy), columns=COLUMNS)
-        )
-        write_parquet_atomic(pd.concat(frames, ignore_index=True), partial)
+        rows = sorted(score_item(dataset, method, item, metrics, policy), key=lambda r: r["metric"])
+        store.add(item.image, fp, rows)
         log.info("%s/%s/%s scored in %.2f s", dataset, method, item.image, time.perf_counter() - t0)
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    order = {it.image: i for i, it in enumerate(items)}
-    df = df[df["image"].isin(order)]
-    df = df.sort_values(["image", "metric"], key=lambda s: s.map(order) if s.name == "image" else s)
-    df = _typed(df.reset_index(drop=True))
-    write_parquet_atomic(df, out)
-    partial.unlink(missing_ok=True)
-    return df
+    if reused:
+        log.info("%s: reused %d of %d images from the partial file", out, reused, len(items))
+    return store.finish([it.image for it in items])
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    return df.astype(
-        {
-            "dataset": str,
-            "method": str,
-            "image": str,
-            "metric": str,
-            "value": "float64",
-            "height": "int64",
-            "width": "int64",
-            "colour": str,
-            "shave": "int64",
-            "protocol": str,
-            "params_hash": str,
-            "stand_in": bool,
-            "stand_in_note": str,
-            "error": str,
-        }
-    )
+DTYPES = {
+    "dataset": str,
+    "method": str,
+    "image": str,
+    "metric": str,
+    "value": "float64",
+    "height": "int64",
+    "width": "int64",
+    "colour": str,
+    "shave": "int64",
+    "protocol": str,
+    "params_hash": str,
+    "stand_in": bool,
+    "stand_in_note": str,
+    "error": str,
+}

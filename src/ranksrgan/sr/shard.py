@@ -1,9 +1,11 @@
 """One shard of one dataset with one method: LR images in, PNGs + a shard manifest out.
 
-Shard ``k`` holds images ``i`` (0-based, sorted by name) with ``i // shard_size == k``.
-Resumable: every PNG gets a sidecar JSON (``<out_dir>/.sidecar/<image>.json``) recording what
-produced it (LR hash, method, weights hash, precision, tiling) and the PNG's own hash; a rerun
-skips images whose PNG and sidecar still match. The shard manifest is written last, atomically.
+Shard ``k`` holds images ``i`` (0-based, sorted by name) with ``i // shard_size == k``
+(``ranksrgan.io.shards``). Resumable: every PNG gets a sidecar JSON
+(``<out_dir>/.sidecar/<image>.json``) recording what produced it (the LR file's sha256, method,
+weights hash, precision, tiling) and the PNG's own hash; a rerun skips images whose PNG and
+sidecar still match. The shard manifest is written last, atomically, with paths relative to
+its own folder.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ import pandas as pd
 import torch
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import (
-    read_image,
-    sha256_file,
-    write_bytes_atomic,
-    write_parquet_atomic,
-    write_png,
+from ranksrgan.io import read_image, sha256_file, write_png
+from ranksrgan.io.parquet import read_manifest, write_manifest
+from ranksrgan.io.shards import (
+    fingerprint,
+    read_sidecar,
+    require_files,
+    sidecar_path,
+    write_sidecar,
 )
-from ranksrgan.io.parquet import read_manifest
+from ranksrgan.io.shards import shard_rows as shard_of
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
@@ -155,38 +159,22 @@ class Upscaler:
 
 
 def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.DataFrame:
-    """Rows of shard ``shard`` of a data manifest (images sorted by name)."""
+    """Rows of shard ``shard`` of a data manifest (``ranksrgan.io.shards.shard_rows``)."""
     p = Path(manifest)
     df = read_manifest(p, ("image", "lr_path", "lr_sha256"), "data manifest")
-    if shard_size < 1 or shard < 0:
-        raise RankSRGANError(f"shard {shard} / shard_size {shard_size}: must be >= 0 / >= 1")
-    n_shards = -(-len(df) // shard_size)
-    if shard >= n_shards:
+    return shard_of(df, shard, shard_size, source=p)
+
+
+def _lr_sha256(row, manifest: str | os.PathLike) -> str:
+    """The LR file's own hash; one line when it no longer matches the data manifest."""
+    have = sha256_file(row.lr_path)
+    want = row.lr_sha256 if isinstance(row.lr_sha256, str) else ""
+    if want and have != want:
         raise RankSRGANError(
-            f"{p}: shard {shard} out of range "
-            f"({len(df)} images = {n_shards} shards of {shard_size})"
+            f"{row.lr_path}: sha256 {have[:12]}... differs from {want[:12]}... in {manifest} "
+            "(the LR file changed after the data stage wrote it: rerun the data stage)"
         )
-    return df.iloc[shard * shard_size : (shard + 1) * shard_size].reset_index(drop=True)
-
-
-def _sidecar_path(out_dir: Path, image: str) -> Path:
-    return out_dir / ".sidecar" / f"{image}.json"
-
-
-def _reusable(png: Path, side: Path, fp: dict[str, Any], lr_sha: str) -> dict[str, Any] | None:
-    if not (png.is_file() and side.is_file()):
-        return None
-    try:
-        rec = json.loads(side.read_text())
-    except json.JSONDecodeError:
-        return None
-    if (
-        rec.get("fingerprint") != fp
-        or rec.get("lr_sha256") != lr_sha
-        or rec.get("sr_sha256") != sha256_file(png)
-    ):
-        return None
-    return rec
+    return have
 
 
 def run_shard(
@@ -198,12 +186,19 @@ def run_shard(
     upscaler: Upscaler,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Super-resolve one shard; write ``out_dir/<image>.png`` and the shard manifest."""
+    """Super-resolve one shard; write ``out_dir/<image>.png`` and the shard manifest.
+
+    A PNG is reused only when its sidecar records the same LR sha256 (of the file as it is
+    now) and the same method fingerprint (weights sha256, arch and inference options) and the
+    PNG still has the hash recorded when it was written. The returned table's paths are
+    usable from the working directory; the file stores them relative to its own folder.
+    """
     from tqdm import tqdm
 
     rows = shard_rows(manifest, shard, shard_size)
+    require_files(zip(rows["image"], rows["lr_path"], strict=True), "LR image")
     out = Path(out_dir)
-    fp = upscaler.fingerprint()
+    method_fp = upscaler.fingerprint()
     records, reused = [], 0
     for row in tqdm(
         rows.itertuples(index=False),
@@ -212,8 +207,10 @@ def run_shard(
         desc=f"{upscaler.spec.name} shard {shard}",
         unit="img",
     ):
-        png, side = out / f"{row.image}.png", _sidecar_path(out, row.image)
-        rec = _reusable(png, side, fp, row.lr_sha256)
+        png, side = out / f"{row.image}.png", sidecar_path(out, row.image)
+        lr_sha = _lr_sha256(row, manifest)
+        fp = fingerprint(method_fp, lr_sha)
+        rec = read_sidecar(png, side, fp)
         if rec is None:
             lr = read_image(row.lr_path)
             t0 = time.perf_counter()
@@ -225,15 +222,16 @@ def run_shard(
                     f"{row.lr_path}: {upscaler.spec.name} gave {sr.shape[:2]}, expected {want}"
                 )
             write_png(png, sr)
-            rec = {
-                "fingerprint": fp,
-                "lr_sha256": row.lr_sha256,
-                "sr_sha256": sha256_file(png),
-                "runtime_s": runtime,
-                "height": int(sr.shape[0]),
-                "width": int(sr.shape[1]),
-            }
-            write_bytes_atomic(side, json.dumps(rec, indent=1).encode())
+            rec = write_sidecar(
+                png,
+                side,
+                fp,
+                method=method_fp,  # readable copies of what the fingerprint covers
+                lr_sha256=lr_sha,
+                runtime_s=runtime,
+                height=int(sr.shape[0]),
+                width=int(sr.shape[1]),
+            )
         else:
             reused += 1
         records.append(
@@ -243,8 +241,8 @@ def run_shard(
                 "path": str(png),
                 "height": rec["height"],
                 "width": rec["width"],
-                "sr_sha256": rec["sr_sha256"],
-                "lr_sha256": row.lr_sha256,
+                "sr_sha256": rec["output_sha256"],
+                "lr_sha256": lr_sha,
                 "weights_sha256": upscaler.weights_sha256,
                 "runtime_s": float(rec["runtime_s"]),
                 "device": upscaler.device,
@@ -257,5 +255,5 @@ def run_shard(
     df = pd.DataFrame(records, columns=SHARD_COLUMNS).astype(
         {"weights_sha256": "string", "stand_in": "string"}
     )
-    write_parquet_atomic(df, shard_out)
+    write_manifest(df, shard_out)
     return df
