@@ -71,6 +71,18 @@ def n_shards(dataset, shard_size):
     return -(-config["datasets"][dataset]["images"] // shard_size)
 
 
+def shard_paths(prefix, dataset, shard_size):
+    """`{prefix}/{k}.parquet` for every shard k of a dataset (image i is in shard i // size,
+    as in ranksrgan.io.shards); the gather rules' inputs of the sr, score and rankdata stages.
+    """
+    return [f"{prefix}/{k}.parquet" for k in range(n_shards(dataset, shard_size))]
+
+
+def shq(value):
+    """One shell-quoted argument (paths and values in the argument-building functions)."""
+    return shlex.quote(str(value))
+
+
 def sr_manifest(method, dataset):
     """The sr stage's gathered manifest of one method on one dataset."""
     return f"{RESULTS}/sr/{method}/{dataset}/manifest.parquet"

@@ -29,9 +29,9 @@ def download_args(wildcards):
     return " ".join(
         [
             cli_flags("--url", spec["urls"]),
-            f"--sha256 {spec['sha256'] or 'none'}",
-            f"--retries {dl['retries']} --backoff-s {dl['backoff_s']}",
-            f"--timeout-s {dl['timeout_s']}",
+            f"--sha256 {shq(spec['sha256'] or 'none')}",
+            f"--retries {shq(dl['retries'])} --backoff-s {shq(dl['backoff_s'])}",
+            f"--timeout-s {shq(dl['timeout_s'])}",
         ]
     )
 
@@ -41,10 +41,10 @@ def prepare_args(wildcards):
     policy = config["image_policy"]
     return " ".join(
         [
-            f"--type {config['archives'][ds['archive']]['type']}",
+            f"--type {shq(config['archives'][ds['archive']]['type'])}",
             cli_flags("--member", ds["members"]),
-            f"--images {ds['images']} --scale {config['scale']}",
-            f"--alpha {policy['alpha']} --min-size {policy['min_size']}",
+            f"--images {shq(ds['images'])} --scale {shq(config['scale'])}",
+            f"--alpha {shq(policy['alpha'])} --min-size {shq(policy['min_size'])}",
         ]
     )
 
@@ -55,7 +55,8 @@ def demo_source_args():
     return " ".join(
         [
             cli_flags("--split", splits),
-            f"--max-side {demo.get('max_side', 512)} --min-side {demo.get('min_side', 256)}",
+            f"--max-side {shq(demo.get('max_side', 512))}"
+            f" --min-side {shq(demo.get('min_side', 256))}",
         ]
     )
 

@@ -28,31 +28,33 @@ def score_shard_input(wildcards):
 
 
 def score_shard_args(wildcards, input):
+    """`ranksrgan score run` arguments from the config, every path and value shell-quoted."""
     args = [
-        f"--dataset {wildcards.dataset}",
-        f"--method {wildcards.method}",
-        f"--data-manifest {input.data}",
-        f"--shard {wildcards.shard} --shard-size {SCORE['shard_size']}",
-        "--metrics " + " ".join(SCORE["metrics"]),
-        f"--colour {SCORE['colour']} --shave {SCORE['shave']}",
-        f"--alpha {config['image_policy']['alpha']}",
-        f"--device {config['device']}",
+        f"--dataset {shq(wildcards.dataset)}",
+        f"--method {shq(wildcards.method)}",
+        f"--data-manifest {shq(input.data)}",
+        f"--shard {shq(wildcards.shard)} --shard-size {shq(SCORE['shard_size'])}",
+        "--metrics " + " ".join(shq(m) for m in SCORE["metrics"]),
+        f"--colour {shq(SCORE['colour'])} --shave {shq(SCORE['shave'])}",
+        f"--alpha {shq(config['image_policy']['alpha'])}",
+        f"--device {shq(config['device'])}",
     ]
     if wildcards.method != "HR":
-        args.append(f"--sr-manifest {input.sr}")
+        args.append(f"--sr-manifest {shq(input.sr)}")
     if not SCORE.get("quantize", True):
         args.append("--no-quantize")
     if _needs_nrqm():
-        args.append(f"--nrqm-model {input.nrqm}")
+        args.append(f"--nrqm-model {shq(input.nrqm)}")
     return " ".join(args)
 
 
 def score_shards(wildcards):
-    n = n_shards(wildcards.dataset, SCORE["shard_size"])
-    return [
-        f"{RESULTS}/scores/{wildcards.dataset}/{wildcards.method}/shards/{k}.parquet"
-        for k in range(n)
-    ]
+    """Score shards of a dataset x method, in shard order (the gather's inputs)."""
+    return shard_paths(
+        f"{RESULTS}/scores/{wildcards.dataset}/{wildcards.method}/shards",
+        wildcards.dataset,
+        SCORE["shard_size"],
+    )
 
 
 def score_targets():

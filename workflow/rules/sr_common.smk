@@ -1,6 +1,5 @@
 # SR stage helpers (config checks, input functions, arguments) for rules/sr.smk.
 import json
-import shlex
 from urllib.parse import urlparse
 
 from ranksrgan.errors import RankSRGANError
@@ -64,26 +63,26 @@ def sr_gpu(wildcards):
 
 
 def sr_run_args(wildcards, input):
+    """`ranksrgan sr run` arguments from the config, every value shell-quoted."""
     spec = SR_METHODS[wildcards.method]
     args = [
-        f"--shard-size {SR['shard_size']}",
-        f"--device {config['device']}",
-        "--scale",
-        str(config["scale"]),
+        f"--shard-size {shq(SR['shard_size'])}",
+        f"--device {shq(config['device'])}",
+        f"--scale {shq(config['scale'])}",
     ]
     if spec["kind"] == "bicubic":
         return " ".join(["--kind bicubic"] + args)
     entry = _weights_entry(wildcards.method) or {}
     args += [
         "--kind network",
-        f"--arch {spec['arch']}",
-        f"--arch-options {shlex.quote(json.dumps(spec.get('arch_options', {})))}",
-        f"--weights {shlex.quote(str(input.weights))}",
-        f"--weights-sha256 {entry.get('sha256') or 'none'}",
-        f"--layout {entry.get('layout', 'auto')}",
-        f"--param-key {entry.get('param_key', 'auto')}",
-        f"--precision {SR['precision']}",
-        f"--tile {SR['tile']} --tile-pad {SR['tile_pad']}",
+        f"--arch {shq(spec['arch'])}",
+        f"--arch-options {shq(json.dumps(spec.get('arch_options', {})))}",
+        f"--weights {shq(input.weights)}",
+        f"--weights-sha256 {shq(entry.get('sha256') or 'none')}",
+        f"--layout {shq(entry.get('layout', 'auto'))}",
+        f"--param-key {shq(entry.get('param_key', 'auto'))}",
+        f"--precision {shq(SR['precision'])}",
+        f"--tile {shq(SR['tile'])} --tile-pad {shq(SR['tile_pad'])}",
     ]
     if SR["channels_last"]:
         args.append("--channels-last")
@@ -91,9 +90,12 @@ def sr_run_args(wildcards, input):
 
 
 def sr_shards(wildcards):
-    n = n_shards(wildcards.dataset, SR["shard_size"])
-    base = f"{RESULTS}/sr/{wildcards.method}/{wildcards.dataset}/shards"
-    return [f"{base}/{k}.parquet" for k in range(n)]
+    """Shard manifests of a method on a dataset, in shard order (the gather's inputs)."""
+    return shard_paths(
+        f"{RESULTS}/sr/{wildcards.method}/{wildcards.dataset}/shards",
+        wildcards.dataset,
+        SR["shard_size"],
+    )
 
 
 def sr_targets():
