@@ -69,8 +69,13 @@ def write_config(root: Path, presets: dict) -> Path:
     cfg["train"] = {
         "targets": list(presets),
         "runtime": {"precision": "fp32", "channels_last": False, "compile": False, "workers": 0},
-        "presets": presets,
+        # the demo's presets stay: other sections (methods.*.train_preset) refer to them
+        "presets": {**cfg["train"]["presets"], **presets},
     }
+    for preset in presets.values():  # the test's own datasets, declared like the demo's
+        data = preset.get("data", {})
+        for ds in [*data.get("train", []), *([data["val"]] if data.get("val") else [])]:
+            cfg["datasets"].setdefault(ds, {**cfg["datasets"]["demo_train"], "images": 1})
     root.mkdir(parents=True, exist_ok=True)
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -149,6 +154,8 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(workspace):
     g_res = torch.load(out / "G.pth", weights_only=True)
     assert g_ref.keys() == g_res.keys()
     assert all(torch.equal(g_ref[k], g_res[k]) for k in g_ref)
+    # issue 19: identical runs give identical G.pth bytes (stable weights_sha256)
+    assert (ref_out / "G.pth").read_bytes() == (out / "G.pth").read_bytes()
 
 
 def test_exported_generator_and_metadata(workspace):
@@ -162,7 +169,7 @@ def test_exported_generator_and_metadata(workspace):
     meta = json.loads((out / "G.json").read_text())
     assert meta["preset"] == "tiny_gan" and meta["iterations"] == TINY_GAN["iterations"]
     assert meta["stand_in"] is True
-    assert {"test run", "random perceptual weights", "random Ranker (no Ranker stage yet)"} <= set(
+    assert {"test run", "random perceptual weights", "random Ranker"} <= set(
         meta["labels"]
     )
     val = pd.read_parquet(out / "val.parquet")

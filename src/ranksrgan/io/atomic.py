@@ -57,8 +57,16 @@ def write_parquet_atomic(df: Any, path: str | os.PathLike) -> None:
 
 
 def save_torch_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` atomically (checkpoints, exported weights)."""
+    """``torch.save`` atomically (checkpoints, exported weights), reproducibly.
+
+    ``torch.save`` to a file names the zip's records after that file, and the atomic temporary
+    name is random, so identical states gave different bytes. Serialising into memory first
+    gives the fixed archive name ``archive``: identical objects -> identical files.
+    """
+    import io
+
     import torch
 
-    with atomic_path(path, suffix=".pth") as tmp:
-        torch.save(obj, tmp)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue())

@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     """Resolve the preset and its paths, then train."""
     import torch
 
-    from ranksrgan.train.engine import Trainer, TrainPaths, pick_device
+    from ranksrgan.train.engine import Trainer, TrainPaths
     from ranksrgan.train.presets import options_from_config
+    from ranksrgan.training import pick_device
 
     config = _load_config(args.config)
     if "train" not in config:

@@ -1,8 +1,8 @@
 """Training patches: decode once into a memory-mapped cache, sample crops by iteration.
 
-Speed: decoding a 2K PNG costs tens of milliseconds, so every HR/LR image of the training
-manifests is decoded once into two flat ``uint8`` ``.npy`` files (HR and LR) that every loader
-worker memory-maps; the OS page cache keeps them shared across workers.
+Speed: every HR/LR image of the training manifests is decoded once into two toolkit image
+caches (:class:`ranksrgan.training.data.ImageCache`, memory-mapped ``uint8``) that every loader
+worker shares.
 
 Determinism and resumability: the patch for slot ``j`` of iteration ``i`` is a pure function
 of ``(seed, i, j)`` (image, crop position, flips, rotation), so the "data-loader position" of
@@ -15,18 +15,18 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
-from ranksrgan.io import atomic_path, read_image, write_bytes_atomic
+from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest as read_stage_manifest
+from ranksrgan.training.data import ImageCache, iteration_loader
 
 log = logging.getLogger(__name__)
 SCALE = 4
@@ -38,7 +38,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _cache_key(frames: list[pd.DataFrame]) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"v2")  # v2: HR and LR in two toolkit ImageCaches
     for df in frames:
         cols = [c for c in ("image", "hr_path", "lr_path", "hr_sha256", "lr_sha256") if c in df]
         h.update(df[cols].to_csv(index=False).encode())
@@ -46,44 +46,25 @@ def _cache_key(frames: list[pd.DataFrame]) -> str:
 
 
 class PatchCache:
-    """Decoded HR and LR images of the training sets in two memory-mapped arrays."""
+    """Decoded HR and LR images of the training sets: two toolkit :class:`ImageCache` s."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         meta = json.loads((self.folder / "index.json").read_text())
         self.images: list[str] = meta["images"]
-        self.hr_shapes = [tuple(s) for s in meta["hr_shapes"]]
-        self.lr_shapes = [tuple(s) for s in meta["lr_shapes"]]
-        self.hr_offsets = np.asarray(meta["hr_offsets"], dtype=np.int64)
-        self.lr_offsets = np.asarray(meta["lr_offsets"], dtype=np.int64)
-        self._hr: np.ndarray | None = None
-        self._lr: np.ndarray | None = None
+        self._hr, self._lr = ImageCache(self.folder, "hr"), ImageCache(self.folder, "lr")
+        self.hr_shapes, self.lr_shapes = self._hr.shapes, self._lr.shapes
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getstate__(self):  # workers re-open the memory maps instead of pickling them
-        state = self.__dict__.copy()
-        state["_hr"] = state["_lr"] = None
-        return state
-
-    def _maps(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._hr is None:
-            self._hr = np.load(self.folder / "hr.npy", mmap_mode="r")
-            self._lr = np.load(self.folder / "lr.npy", mmap_mode="r")
-        return self._hr, self._lr
-
     def hr(self, i: int) -> np.ndarray:
         """HR image ``i`` (read-only view, H x W x 3 uint8)."""
-        hr, _ = self._maps()
-        h, w = self.hr_shapes[i]
-        return hr[self.hr_offsets[i] : self.hr_offsets[i] + h * w * 3].reshape(h, w, 3)
+        return self._hr[i]
 
     def lr(self, i: int) -> np.ndarray:
         """LR image ``i`` (read-only view)."""
-        _, lr = self._maps()
-        h, w = self.lr_shapes[i]
-        return lr[self.lr_offsets[i] : self.lr_offsets[i] + h * w * 3].reshape(h, w, 3)
+        return self._lr[i]
 
     @classmethod
     def build(cls, manifests: list[str | os.PathLike], cache_root: str | os.PathLike) -> PatchCache:
@@ -92,38 +73,16 @@ class PatchCache:
         folder = Path(cache_root) / f"patches-{_cache_key(frames)}"
         if (folder / "index.json").is_file():
             return cls(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         rows = [r for df in frames for r in df.itertuples(index=False)]
-        hr_shapes, lr_shapes = [], []
-        for r in rows:  # first pass: shapes only (cheap header reads)
+        for r in rows:  # header reads only: fail before decoding anything
             from PIL import Image
 
             with Image.open(r.hr_path) as a, Image.open(r.lr_path) as b:
-                hr_shapes.append((a.height, a.width))
-                lr_shapes.append((b.height, b.width))
-            if (a.height, a.width) != (b.height * SCALE, b.width * SCALE):
-                raise RankSRGANError(f"{r.lr_path}: LR size is not HR size / {SCALE}")
-        hr_off = np.concatenate([[0], np.cumsum([h * w * 3 for h, w in hr_shapes])])
-        lr_off = np.concatenate([[0], np.cumsum([h * w * 3 for h, w in lr_shapes])])
-        for kind, paths, off in (
-            ("hr", [r.hr_path for r in rows], hr_off),
-            ("lr", [r.lr_path for r in rows], lr_off),
-        ):
-            with atomic_path(folder / f"{kind}.npy", suffix=".npy") as tmp:
-                arr = np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.uint8, shape=(int(off[-1]),)
-                )
-                for i, p in enumerate(paths):
-                    arr[off[i] : off[i + 1]] = read_image(p).reshape(-1)
-                arr.flush()
-                del arr
-        meta = {
-            "images": [str(r.image) for r in rows],
-            "hr_shapes": hr_shapes,
-            "lr_shapes": lr_shapes,
-            "hr_offsets": hr_off[:-1].tolist(),
-            "lr_offsets": lr_off[:-1].tolist(),
-        }
+                if (a.height, a.width) != (b.height * SCALE, b.width * SCALE):
+                    raise RankSRGANError(f"{r.lr_path}: LR size is not HR size / {SCALE}")
+        ImageCache.build([r.hr_path for r in rows], folder, "hr")
+        ImageCache.build([r.lr_path for r in rows], folder, "lr")
+        meta = {"images": [str(r.image) for r in rows]}
         write_bytes_atomic(folder / "index.json", json.dumps(meta).encode())
         log.info("decoded %d training images into %s", len(rows), folder)
         return cls(folder)
@@ -195,32 +154,8 @@ class PatchDataset(Dataset):
         return to_t(lr), to_t(hr)
 
 
-class IterationBatches(Sampler):
-    """Batches of ``(iteration, slot)`` keys for iterations ``start .. stop - 1``."""
-
-    def __init__(self, start: int, stop: int, batch_size: int):
-        self.start, self.stop, self.batch_size = start, stop, batch_size
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for it in range(self.start, self.stop):
-            yield [(it, j) for j in range(self.batch_size)]
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-
 def make_loader(
     dataset: PatchDataset, start: int, stop: int, batch_size: int, workers: int, pin_memory: bool
 ) -> DataLoader:
-    """A loader yielding uint8 ``(lr, hr)`` batches for iterations ``start .. stop - 1``.
-
-    Batches stay uint8 until they are on the device (4x less host-device traffic).
-    """
-    return DataLoader(
-        dataset,
-        batch_sampler=IterationBatches(start, stop, batch_size),
-        num_workers=workers,
-        pin_memory=pin_memory,
-        prefetch_factor=4 if workers else None,
-        persistent_workers=False,
-    )
+    """A loader yielding uint8 ``(lr, hr)`` batches for iterations ``start .. stop - 1``."""
+    return iteration_loader(dataset, start, stop, batch_size, workers, pin_memory)

@@ -10,9 +10,7 @@ values stay on the device until a log interval ends).
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import sys
 import time
 from contextlib import nullcontext
@@ -26,17 +24,31 @@ from torch import nn
 
 from ranksrgan import archs
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import save_torch_atomic, sha256_file, write_bytes_atomic, write_parquet_atomic
+from ranksrgan.io import sha256_file, write_parquet_atomic
 from ranksrgan.losses import build_loss
-from ranksrgan.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
 from ranksrgan.train.presets import TrainOptions
+from ranksrgan.training import (
+    check_finite,
+    export_weights,
+    load_checkpoint,
+    load_plain_state,
+    pick_device,
+    rng_state,
+    save_checkpoint,
+    seed_all,
+    set_rng_state,
+    write_metadata,
+)
+from ranksrgan.training.export import metadata_labels
 
 log = logging.getLogger(__name__)
 
 VAL_COLUMNS = ("iteration", "image", "psnr", "niqe")
 LABEL_RANDOM_VGG = "random perceptual weights"
-LABEL_RANDOM_RANKER = "random Ranker (no Ranker stage yet)"
+LABEL_RANDOM_RANKER = "random Ranker"
+
+__all__ = ["Trainer", "TrainPaths", "load_plain_state", "pick_device"]
 
 
 @dataclass(frozen=True)
@@ -52,40 +64,6 @@ class TrainPaths:
     cache_dir: Path | None = None
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RankSRGANError("device 'cuda' requested but no CUDA device is available")
-    return torch.device(name)
-
-
-def load_plain_state(model: nn.Module, path: Path, what: str) -> None:
-    """Load a plain state dict file (authors' key layout) into ``model``, strictly."""
-    if not Path(path).is_file():
-        raise RankSRGANError(f"{path}: {what} weights not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1] if len(str(exc).splitlines()) > 1 else str(exc)
-        raise RankSRGANError(
-            f"{path}: does not match the {what} architecture ({first.strip()})"
-        ) from None
-
-
-def _labels_of(g_path: Path | None) -> list[str]:
-    if g_path is None:
-        return []
-    meta = Path(g_path).with_suffix(".json")
-    if meta.is_file():
-        return list(json.loads(meta.read_text()).get("labels", []))
-    return []
-
-
 class Trainer:
     """Builds networks, losses and data for one preset and runs (or resumes) its training."""
 
@@ -94,16 +72,19 @@ class Trainer:
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
         lo = opts.losses
-        self.labels = list(dict.fromkeys([*opts.labels, *_labels_of(paths.init)]))
+        self.labels = [*opts.labels, *metadata_labels(paths.init)]
         if lo.perceptual_weight and lo.perceptual_weights == "random":
             self.labels.append(LABEL_RANDOM_VGG)
         if lo.rank_weight and lo.ranker is not None and lo.ranker.source == "random":
             self.labels.append(LABEL_RANDOM_RANKER)
+        if lo.rank_weight and lo.ranker is not None and lo.ranker.source != "random":
+            # a stand-in Ranker (e.g. a tiny demo one) makes this generator a stand-in too
+            self.labels += [f"Ranker: {lab}" for lab in metadata_labels(paths.ranker)]
         self.labels = list(dict.fromkeys(self.labels))
         for lab in self.labels:
             log.warning("preset %s: STAND-IN: %s", opts.name, lab)
 
-        self._seed_all(opts.seed)
+        seed_all(opts.seed)
         cuda = device.type == "cuda"
         self.amp = cuda and opts.precision == "bf16"
         self.mem_format = (
@@ -140,12 +121,6 @@ class Trainer:
         self.columns = self._loss_columns()
 
     # ----------------------------------------------------------------------------- setup
-    @staticmethod
-    def _seed_all(seed: int) -> None:
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-
     def _build_losses(self) -> dict[str, nn.Module]:
         lo, dev = self.opts.losses, self.device
         fns: dict[str, nn.Module] = {}
@@ -301,6 +276,10 @@ class Trainer:
         if not self._pending:
             return
         vals = torch.stack(self._pending).cpu().double()
+        # before anything is logged or checkpointed: a diverged state is never saved
+        check_finite(
+            vals, self.columns, self.iteration - len(self._pending) + 1, f"preset {self.opts.name}"
+        )
         row = {"iteration": self.iteration, "n": len(self._pending)}
         row.update(dict(zip(self.columns, vals.mean(0).tolist(), strict=False)))
         row["lr_g"] = self.opt_g.param_groups[0]["lr"]
@@ -324,14 +303,8 @@ class Trainer:
 
     def export(self) -> Path:
         """Write ``G.pth`` (plain fp32 CPU state dict, authors' keys) and ``G.json``."""
-        state = {
-            k: v.detach().to("cpu", torch.float32).contiguous()
-            if v.is_floating_point()
-            else v.detach().cpu()
-            for k, v in self.G.state_dict().items()
-        }
         g_path = self.out / "G.pth"
-        save_torch_atomic(state, g_path)
+        weights_sha256 = export_weights(self.G, g_path)
         last_val = {}
         if self.val_rows:
             it = max(r["iteration"] for r in self.val_rows)
@@ -347,14 +320,16 @@ class Trainer:
             "arch_options": self.opts.generator.options,
             "iterations": self.iteration,
             "init_from": str(self.paths.init) if self.paths.init else None,
+            "ranker": str(self.paths.ranker) if self.paths.ranker else None,
+            "ranker_sha256": sha256_file(self.paths.ranker) if self.paths.ranker else None,
             "stand_in": bool(self.labels),
             "labels": self.labels,
             "config_sha256": self.opts.config_sha256,
-            "weights_sha256": sha256_file(g_path),
+            "weights_sha256": weights_sha256,
             "last_validation": last_val,
             "options": self.opts.to_json(),
         }
-        write_bytes_atomic(self.out / "G.json", json.dumps(meta, indent=2, default=str).encode())
+        write_metadata(g_path, meta)
         return g_path
 
     # ----------------------------------------------------------------------------- loop

@@ -1,0 +1,101 @@
+"""Exported weights and the metadata file beside them.
+
+``export_weights`` writes a plain fp32 CPU state dict (the authors' key layout: the module's
+own names) atomically and byte-for-byte reproducibly: identical states give identical files, so
+the ``weights_sha256`` recorded downstream is stable and Snakemake/DVC see no change for an
+identical rerun (:func:`ranksrgan.io.save_torch_atomic` serialises under a fixed archive name).
+
+The metadata file is a JSON sibling with the same stem (``G.pth`` -> ``G.json``,
+``model.pth`` -> ``model.json``): which network, which options, stand-in labels, the weights'
+sha256. The sr stage reads it with :func:`read_metadata`; a trainer that starts from or uses
+another trainer's weights reads its labels the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import save_torch_atomic, sha256_file, write_bytes_atomic
+
+
+def plain_state(model: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict as detached, contiguous CPU tensors (floating point as fp32)."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    return {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        if v.is_floating_point()
+        else v.detach().cpu().contiguous()
+        for k, v in state.items()
+    }
+
+
+def export_weights(model: nn.Module | dict[str, torch.Tensor], path: str | os.PathLike) -> str:
+    """Write ``model``'s plain state dict to ``path`` atomically; return the file's sha256."""
+    save_torch_atomic(plain_state(model), path)
+    return sha256_file(path)
+
+
+def metadata_path(weights: str | os.PathLike) -> Path:
+    """The metadata file beside ``weights`` (same stem, ``.json``)."""
+    return Path(weights).with_suffix(".json")
+
+
+def write_metadata(weights: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Write ``meta`` as indented JSON beside ``weights``, atomically; return its path."""
+    path = metadata_path(weights)
+    write_bytes_atomic(path, json.dumps(meta, indent=2, default=str).encode())
+    return path
+
+
+def read_metadata(weights: str | os.PathLike) -> dict[str, Any] | None:
+    """The metadata beside ``weights``, or None when there is none (one-line error if broken)."""
+    path = metadata_path(weights)
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RankSRGANError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise RankSRGANError(f"{path}: expected a JSON object")
+    return meta
+
+
+def metadata_labels(weights: str | os.PathLike | None) -> list[str]:
+    """Stand-in labels recorded beside ``weights`` ([] when none or no file)."""
+    if weights is None:
+        return []
+    meta = read_metadata(weights) or {}
+    return [str(x) for x in meta.get("labels", [])]
+
+
+def load_plain_state(model: nn.Module, path: str | os.PathLike, what: str) -> None:
+    """Load a plain state dict file (authors' key layout) into ``model``, strictly."""
+    if not Path(path).is_file():
+        raise RankSRGANError(f"{path}: {what} weights not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (foreign or torn file: name it)
+        raise RankSRGANError(f"{path}: unreadable {what} weights ({type(exc).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise RankSRGANError(f"{path}: {what} weights are not a state dict")
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+            raise RankSRGANError(f"{path}: {what} weights hold non-finite values ({k})")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        first = lines[1] if len(lines) > 1 else lines[0]
+        raise RankSRGANError(
+            f"{path}: does not match the {what} architecture ({first.strip()})"
+        ) from None
