@@ -255,3 +255,14 @@ def test_cuda_device_without_cuda_is_one_line(tiny, monkeypatch, capsys):
     assert main(argv + ["--out", str(tiny / "cuda.parquet")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "cuda" in err and "\n" not in err
+
+
+def test_gather_names_a_corrupt_shard_in_one_line(tiny, capsys):
+    s0, s1 = tiny / "g0.parquet", tiny / "g1.parquet"
+    assert _run(tiny, "bicubic", s0, shard=0) == 0 and _run(tiny, "bicubic", s1, shard=1) == 0
+    s1.write_bytes(s1.read_bytes()[:100])  # a shard cut short (full disk, copy interrupted)
+    capsys.readouterr()
+    assert main(["score", "gather", "--out", str(tiny / "all.parquet"), str(s0), str(s1)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {s1}: unreadable score shard") and "\n" not in err
+    assert not (tiny / "all.parquet").exists()
