@@ -10,7 +10,6 @@ its own folder.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -76,13 +75,9 @@ class MethodSpec:
 
 def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
     """The training stage's ``G.json`` beside ``G.pth`` (same stem), if any."""
-    side = Path(weights).with_suffix(".json")
-    if not side.is_file():
-        return None
-    try:
-        return json.loads(side.read_text())
-    except json.JSONDecodeError as exc:
-        raise RankSRGANError(f"{side}: invalid JSON ({exc})") from None
+    from ranksrgan.training.export import read_metadata  # the toolkit owns the sidecar format
+
+    return read_metadata(weights)
 
 
 class Upscaler:
