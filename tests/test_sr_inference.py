@@ -8,14 +8,16 @@ import torch
 from skimage import data
 
 from ranksrgan import archs
-from ranksrgan.errors import RankSRGANError
+from ranksrgan.errors import NonFiniteError, RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
     forward_tiled,
+    prepare_model,
     select_device,
     tile_boxes,
+    to_uint8,
     upscale_image,
 )
 
@@ -120,3 +122,72 @@ def test_bad_options_are_one_line_errors():
     if not torch.cuda.is_available():
         with pytest.raises(RankSRGANError, match="no CUDA"):
             select_device("cuda")
+
+
+# ------------------------------------------------------------------ non-finite outputs (issue 19)
+
+
+def test_to_uint8_refuses_nan_and_inf():
+    """Issue 19 item 5: NaN used to become 0 (a black pixel) without a word."""
+    y = torch.full((1, 3, 4, 5), 0.5)
+    assert (to_uint8(y) == 128).all()
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        z = y.clone()
+        z[0, 1, 2, 3] = bad
+        with pytest.raises(NonFiniteError, match=r"^img\.png: 1 of 60 values are NaN or inf"):
+            to_uint8(z, "img.png")
+
+
+def _overflowing_weights(path) -> None:
+    """SRResNet weights that are finite and fine in fp32 but overflow fp16 (max 65504)."""
+    net = _lively(archs.build("srresnet", nf=8, nb=2))
+    with torch.no_grad():
+        net.conv_first.weight.mul_(1e5)
+    torch.save(net.state_dict(), path)
+
+
+def test_fp16_overflow_fails_naming_image_and_weights(tmp_path):
+    """A non-finite SR output is an error naming the weights file (and the image if given)."""
+    from ranksrgan import weights
+
+    path = tmp_path / "srresnet_big.pth"
+    _overflowing_weights(path)
+    model = archs.build("srresnet", nf=8, nb=2)
+    weights.load(model, path)  # finite weights: accepted
+    cpu = torch.device("cpu")
+    model = prepare_model(model, cpu, InferenceOptions())
+    lr = imresize(data.chelsea(), 0.25)[10:40, 20:50]
+    out = upscale_image(model, lr, 4, cpu, InferenceOptions(precision="fp32"))
+    assert out.shape == (120, 120, 3)  # fp32 is fine
+    with pytest.raises(NonFiniteError) as exc:
+        upscale_image(model, lr, 4, cpu, InferenceOptions(precision="fp16"))
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: SR output at precision fp16: ")
+    assert "43200 of 43200 values are NaN or infinite" in msg and "\n" not in msg
+    with pytest.raises(NonFiniteError, match=r"^LR_x4/chelsea\.png: SR output of method 'x'"):
+        upscale_image(model, lr, 4, cpu, InferenceOptions(precision="fp16"),
+                      image="LR_x4/chelsea.png", source="method 'x'")
+
+
+def test_sr_shard_writes_no_png_for_a_non_finite_output(tmp_path):
+    """Through the sr stage: the job fails (exit 1 via the CLI's error line), no black PNG."""
+    import pandas as pd
+
+    from ranksrgan.io import sha256_file, write_png
+    from ranksrgan.sr.shard import MethodSpec, Upscaler, run_shard
+
+    lr_path = tmp_path / "data" / "LR_x4" / "chelsea.png"
+    write_png(lr_path, imresize(data.chelsea(), 0.25)[10:40, 20:50])
+    manifest = tmp_path / "data" / "manifest.parquet"
+    pd.DataFrame({"image": ["chelsea"], "hr_path": [str(lr_path)], "lr_path": [str(lr_path)],
+                  "height": [120], "width": [120], "hr_sha256": [sha256_file(lr_path)],
+                  "lr_sha256": [sha256_file(lr_path)]}).to_parquet(manifest)
+    w = tmp_path / "big.pth"
+    _overflowing_weights(w)
+    spec = MethodSpec("big", arch="srresnet", arch_options={"nf": 8, "nb": 2}, weights=str(w),
+                      weights_sha256=sha256_file(w))
+    up = Upscaler(spec, device="cpu", opts=InferenceOptions(precision="fp16"))
+    out = tmp_path / "sr"
+    with pytest.raises(NonFiniteError, match=str(w)):
+        run_shard(manifest, 0, 4, out, out / "shards" / "0.parquet", up, progress=False)
+    assert not list(out.rglob("*.png")) and not (out / "shards" / "0.parquet").exists()

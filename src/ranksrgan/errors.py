@@ -10,3 +10,11 @@ class RankSRGANError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class NonFiniteError(RankSRGANError):
+    """Numbers that must be finite are NaN or infinite (weights, a network's output)."""
+
+
+class MetricUndefinedError(RankSRGANError):
+    """A metric has no value on this image (e.g. NIQE or Ma on a flat, constant image)."""

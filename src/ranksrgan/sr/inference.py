@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ranksrgan.errors import RankSRGANError
+from ranksrgan.errors import NonFiniteError, RankSRGANError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -120,16 +120,47 @@ def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     )
 
 
-def to_uint8(y: torch.Tensor) -> np.ndarray:
-    """1 x 3 x H x W float in [0, 1] -> H x W x 3 uint8 (clamp, then round half to even x 255)."""
+def to_uint8(y: torch.Tensor, what: str = "SR output") -> np.ndarray:
+    """1 x 3 x H x W float in [0, 1] -> H x W x 3 uint8 (clamp, then round half to even x 255).
+
+    Raises:
+        NonFiniteError: ``y`` holds NaN or infinite values (``what`` names it in the message).
+            Cast to uint8 they would silently become black (NaN -> 0) or white pixels.
+    """
+    finite = torch.isfinite(y)
+    if not bool(finite.all()):
+        bad = int(finite.numel() - finite.sum())
+        raise NonFiniteError(
+            f"{what}: {bad} of {y.numel()} values are NaN or infinite (diverged weights or an "
+            f"fp16 overflow; try precision fp32); no image written"
+        )
     return y[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def upscale_image(
-    model: nn.Module, lr: np.ndarray, scale: int, device: torch.device, opts: InferenceOptions
+    model: nn.Module,
+    lr: np.ndarray,
+    scale: int,
+    device: torch.device,
+    opts: InferenceOptions,
+    *,
+    image: str | None = None,
+    source: str | None = None,
 ) -> np.ndarray:
-    """Super-resolve one H x W x 3 uint8 image with a prepared network; returns uint8."""
-    return to_uint8(forward_tiled(model, to_tensor(lr, device), scale, opts))
+    """Super-resolve one H x W x 3 uint8 image with a prepared network; returns uint8.
+
+    ``image`` (the LR file) and ``source`` (method / weights file) only name the failure when
+    the output is not finite; ``source`` defaults to the weights file
+    :func:`ranksrgan.weights.load` recorded on the model (``model.weights_source``).
+
+    Raises:
+        NonFiniteError: the network's output holds NaN or infinite values.
+    """
+    y = forward_tiled(model, to_tensor(lr, device), scale, opts)
+    if source is None:
+        source = getattr(model, "weights_source", None) or type(model).__name__
+    what = f"{image}: SR output of {source}" if image else f"{source}: SR output"
+    return to_uint8(y, f"{what} at precision {opts.precision}")
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:

@@ -159,7 +159,8 @@ def load(
 ) -> str:
     """Verify ``path`` (sha256 or its file-name prefix), map its keys, load into ``model`` strictly.
 
-    Returns the file's full sha256 (recorded in manifests).
+    Returns the file's full sha256 (recorded in manifests). The model remembers the file as
+    ``model.weights_source`` so that later failures (a non-finite output) can name it.
     """
     digest = verify_sha256(path, sha256)
     state = read_state_dict(path, param_key)
@@ -168,4 +169,5 @@ def load(
     full = model.state_dict()
     full.update(mapped)
     model.load_state_dict(full, strict=True)
+    model.weights_source = str(path)
     return digest
