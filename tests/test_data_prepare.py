@@ -59,8 +59,11 @@ def test_prepare_writes_hr_lr_and_manifest(tmp_path, archive, photos):
     df = run(archive, out)
     assert list(df.columns) == MANIFEST_COLUMNS
     assert list(df["image"]) == ["astronaut", "chelsea", "coffee"]  # sorted by id
-    on_disk = pd.read_parquet(out / "manifest.parquet")
-    pd.testing.assert_frame_equal(on_disk, df)
+    on_disk = pd.read_parquet(out / "manifest.parquet")  # paths relative to the manifest
+    assert on_disk["hr_path"].tolist() == [f"HR/{i}.png" for i in df["image"]]
+    assert on_disk["lr_path"].tolist() == [f"LR_x4/{i}.png" for i in df["image"]]
+    paths = ["hr_path", "lr_path"]
+    pd.testing.assert_frame_equal(on_disk.drop(columns=paths), df.drop(columns=paths))
     for row in df.itertuples():
         src = photos[row.image]
         h, w = src.shape[0] // 4 * 4, src.shape[1] // 4 * 4

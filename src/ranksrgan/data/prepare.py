@@ -23,7 +23,8 @@ from PIL import Image
 from ranksrgan.data.extract import iter_extracted, list_members
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize_im2double
-from ranksrgan.io import ImagePolicy, read_image, sha256_file, write_parquet_atomic, write_png
+from ranksrgan.io import ImagePolicy, read_image, sha256_file, write_png
+from ranksrgan.io.parquet import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -128,5 +129,5 @@ def prepare_dataset(
             "hr_sha256": sha256_file(hr_path), "lr_sha256": sha256_file(lr_path),
         })
     df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    write_parquet_atomic(df, manifest)
+    write_manifest(df, manifest)  # paths relative to the manifest's folder
     return df
