@@ -1,9 +1,12 @@
-"""Archive download: loopback HTTP server with Range resume, wrong hashes, 404s, mirrors, lock."""
+"""Archive download: loopback HTTP server with validated Range resume, truncation, wrong hashes,
+404s, mirrors, sizes, and the sha256 lock that pins only archives that open and list completely.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import zipfile
 
@@ -13,6 +16,7 @@ from skimage import data
 
 from ranksrgan.cli import main
 from ranksrgan.data.download import download_archive, read_lock, record_lock
+from ranksrgan.errors import RankSRGANError
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 
@@ -56,20 +60,73 @@ def test_dropped_connection_resumes_with_range(server, tmp_path, payload):
     download_archive([server.url("/a.zip")], dest, sha256=sha(payload), **FAST)
     assert dest.read_bytes() == payload
     assert server.requests == [("/a.zip", None), ("/a.zip", "bytes=30000-")]
+    assert server.if_ranges[-1] is not None  # resumed under the stored ETag
 
 
 def test_resume_from_part_file_of_an_earlier_run(server, tmp_path, payload):
     server.files["/a.zip"] = payload
-    (tmp_path / "a.zip.part").write_bytes(payload[:12345])
+    server.drop_first["/a.zip"] = 12345
+    with pytest.raises(RankSRGANError):  # the first run is cut short and gives up
+        download_archive([server.url("/a.zip")], tmp_path / "a.zip", sha256=sha(payload),
+                         retries=0, timeout_s=5)
+    assert (tmp_path / "a.zip.part").stat().st_size == 12345
     download_archive([server.url("/a.zip")], tmp_path / "a.zip", sha256=sha(payload), **FAST)
     assert (tmp_path / "a.zip").read_bytes() == payload
-    assert server.requests == [("/a.zip", "bytes=12345-")]
+    assert server.requests[-1] == ("/a.zip", "bytes=12345-")
 
 
 def test_complete_part_file_answered_416(server, tmp_path, payload):
     server.files["/a.zip"] = payload
     (tmp_path / "a.zip.part").write_bytes(payload)
+    etag = f'"{sha(payload)[:16]}"'  # what the loopback server sends
+    (tmp_path / "a.zip.part.json").write_text(json.dumps(
+        {"url": server.url("/a.zip"), "etag": etag, "total": len(payload)}))
     download_archive([server.url("/a.zip")], tmp_path / "a.zip", sha256=sha(payload), **FAST)
+    assert (tmp_path / "a.zip").read_bytes() == payload
+    assert server.requests == [("/a.zip", f"bytes={len(payload)}-")]
+
+
+def test_truncated_archive_without_length_is_refused_and_not_pinned(server, tmp_path, payload):
+    """Issue 19 item 4: no Content-Length, sha256 null: the cut archive must not be pinned."""
+    server.files["/a.zip"] = payload
+    server.content_length = False
+    server.truncate["/a.zip"] = 40_000
+    dest = tmp_path / "archives" / "a.zip"
+    with pytest.raises(RankSRGANError, match="not a complete zip archive") as exc:
+        download_archive([server.url("/a.zip")], dest, sha256=None, **FAST)
+    assert "\n" not in str(exc.value)
+    assert not dest.exists() and not (tmp_path / "archives" / "a.zip.part").exists()
+    assert read_lock(tmp_path / "archives" / "sha256.lock") == {}
+    del server.truncate["/a.zip"]  # the server recovers: the whole archive is pinned
+    download_archive([server.url("/a.zip")], dest, sha256=None, **FAST)
+    assert read_lock(tmp_path / "archives" / "sha256.lock") == {"a.zip": sha(payload)}
+
+
+def test_leftover_part_without_validator_is_not_resumed(server, tmp_path, payload):
+    """Issue 19 item 4: a stale .part (no ETag/Last-Modified stored) is discarded."""
+    server.files["/a.zip"] = payload
+    (tmp_path / "a.zip.part").write_bytes(b"\0" * 5000)
+    download_archive([server.url("/a.zip")], tmp_path / "a.zip", sha256=None, **FAST)
+    assert (tmp_path / "a.zip").read_bytes() == payload
+    assert server.requests == [("/a.zip", None)]
+    assert read_lock(tmp_path / "sha256.lock") == {"a.zip": sha(payload)}
+
+
+def test_existing_truncated_archive_is_replaced_before_pinning(server, tmp_path, payload):
+    server.files["/a.zip"] = payload
+    (tmp_path / "a.zip").write_bytes(payload[:50_000])  # e.g. left by an older version
+    download_archive([server.url("/a.zip")], tmp_path / "a.zip", sha256=None, **FAST)
+    assert (tmp_path / "a.zip").read_bytes() == payload
+    assert read_lock(tmp_path / "sha256.lock") == {"a.zip": sha(payload)}
+
+
+def test_archive_size_from_config(server, tmp_path, payload):
+    server.files["/a.zip"] = payload
+    with pytest.raises(RankSRGANError, match=f"the config says size {len(payload) - 1}"):
+        download_archive([server.url("/a.zip")], tmp_path / "a.zip", size=len(payload) - 1,
+                         **FAST)
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / "sha256.lock").exists()
+    download_archive([server.url("/a.zip")], tmp_path / "a.zip", size=len(payload), **FAST)
     assert (tmp_path / "a.zip").read_bytes() == payload
 
 

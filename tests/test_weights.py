@@ -367,3 +367,63 @@ def test_fetch_local_path(tmp_path):
     assert weights.fetch({"path": str(src), "sha256": _sha(src)}, tmp_path) == src
     with pytest.raises(RankSRGANError, match="not found"):
         weights.fetch({"path": str(tmp_path / "missing.pth"), "sha256": None}, tmp_path)
+
+
+# --- downloads through the project's one downloader (ranksrgan.io.download), loopback HTTP
+
+
+@pytest.fixture
+def weight_server():
+    from _http_server import LoopbackServer
+
+    with LoopbackServer() as srv:
+        yield srv
+
+
+def _state_bytes(tmp_path) -> bytes:
+    torch.save(SRResNetAuthors().state_dict(), tmp_path / "state.pth")
+    return (tmp_path / "state.pth").read_bytes()
+
+
+def test_weight_download_cut_short_is_not_cached(weight_server, tmp_path):
+    """Issue 19 item 6: no sha256, no hash in the name, no Content-Length, body cut short."""
+    blob = _state_bytes(tmp_path)
+    weight_server.files["/model.pth"] = blob
+    weight_server.content_length = False
+    weight_server.truncate["/model.pth"] = len(blob) // 2
+    entry = {"url": weight_server.url("/model.pth"), "sha256": None}
+    with pytest.raises(RankSRGANError, match="not a complete zip archive") as exc:
+        weights.fetch(entry, tmp_path / "cache", timeout_s=5)
+    assert entry["url"] in str(exc.value) and "\n" not in str(exc.value)
+    assert not (tmp_path / "cache" / "weights" / "model.pth").exists()
+    del weight_server.truncate["/model.pth"]
+    got = weights.fetch(entry, tmp_path / "cache", timeout_s=5)
+    assert got.read_bytes() == blob
+
+
+def test_weight_download_shorter_than_content_length_is_refused(weight_server, tmp_path):
+    blob = _state_bytes(tmp_path)
+    weight_server.files["/model.pth"] = blob
+    weight_server.etag = False  # nothing to resume under: each retry is cut again
+    weight_server.truncate["/model.pth"] = 1000
+    entry = {"url": weight_server.url("/model.pth"), "sha256": None}
+    with pytest.raises(RankSRGANError, match=f"got 1000 bytes, the server announced {len(blob)}"):
+        weights.fetch(entry, tmp_path / "cache", timeout_s=5, retries=1, backoff_s=0.01)
+    assert not (tmp_path / "cache" / "weights" / "model.pth").exists()
+    assert len(weight_server.requests) == 2
+
+
+def test_weight_name_prefix_and_size_are_checked(weight_server, tmp_path):
+    blob = _state_bytes(tmp_path)
+    prefix = hashlib.sha256(blob).hexdigest()[:8]
+    weight_server.files[f"/net-{prefix}.pth"] = blob
+    weight_server.files["/net-00000000.pth"] = blob
+    bad = {"url": weight_server.url("/net-00000000.pth"), "sha256": None}
+    with pytest.raises(RankSRGANError, match="sha256 mismatch .*file-name prefix"):
+        weights.fetch(bad, tmp_path / "cache", timeout_s=5)
+    entry = {"url": weight_server.url(f"/net-{prefix}.pth"), "sha256": None,
+             "size": len(blob) + 1}
+    with pytest.raises(RankSRGANError, match="the config says size"):
+        weights.fetch(entry, tmp_path / "cache", timeout_s=5, retries=0)
+    entry["size"] = len(blob)
+    assert weights.fetch(entry, tmp_path / "cache", timeout_s=5).read_bytes() == blob

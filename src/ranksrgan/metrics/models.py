@@ -1,8 +1,9 @@
 """Model files of the metrics: the vendored NIQE parameters and the NRQM (Ma) forests.
 
 The NRQM model (``NRQM_model.mat``, Ma et al.'s released regression forests) is fetched like
-every weight file: a URL and sha256 come from the config, the file lands in a cache folder,
-and when it is absent and cannot be downloaded the error is one line naming file and URL.
+every weight file (one downloader, :mod:`ranksrgan.io.download`): a URL and sha256 come from
+the config, the file lands in a cache folder, and when it is absent and cannot be downloaded
+the error is one line naming file and URL.
 A synthetic stand-in of the same structure (:mod:`ranksrgan.metrics.synthetic`) carries a
 marker variable that :func:`load_nrqm` reports, so a synthetic score cannot pass as real.
 """
@@ -10,8 +11,6 @@ marker variable that :func:`load_nrqm` reports, so a synthetic score cannot pass
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import numpy as np
 import scipy.io
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import atomic_path, sha256_file
+from ranksrgan.io import sha256_file
+from ranksrgan.io.download import download
 
 NRQM_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/NRQM_model.mat"
 SYNTHETIC_MARKER = "synthetic_marker"
@@ -112,10 +112,29 @@ def load_nrqm(path: str | os.PathLike) -> NRQMModel:
     return NRQMModel(forests, linear, sha256_file(p), synthetic, note, str(p))
 
 
+def check_mat_file(path: str | os.PathLike) -> None:
+    """Show that a MATLAB ``.mat`` file reads completely (a transfer cut short does not)."""
+    try:
+        scipy.io.loadmat(path)
+    except Exception as exc:  # noqa: BLE001 (ValueError, OSError, EOFError, zlib/struct errors)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RankSRGANError(f"{path}: not a complete .mat file ({first[:160]})") from None
+
+
 def ensure_model_file(
-    path: str | os.PathLike, url: str | None, sha256: str | None, *, timeout_s: float = 60
+    path: str | os.PathLike,
+    url: str | None,
+    sha256: str | None,
+    *,
+    timeout_s: float = 60,
+    retries: int = 2,
+    backoff_s: float = 1.0,
 ) -> Path:
     """Return ``path``, downloading it from ``url`` first when it is missing.
+
+    The download uses the project's one downloader (:func:`ranksrgan.io.download.download`:
+    retries, validated resume, length check, atomic rename). Without a ``sha256`` a ``.mat``
+    file must read completely (:func:`check_mat_file`) before it is kept.
 
     Raises:
         RankSRGANError: one line naming the file and the URL when the file is absent and the
@@ -125,16 +144,11 @@ def ensure_model_file(
     if not p.is_file():
         if not url:
             raise RankSRGANError(f"{p}: model file not found and no URL configured")
+        check = check_mat_file if sha256 is None and p.suffix.lower() == ".mat" else None
         try:
-            if url.startswith("file:"):
-                src = Path(url[5:])
-                with atomic_path(p) as tmp:
-                    shutil.copyfile(src, tmp)
-            else:
-                with urllib.request.urlopen(url, timeout=timeout_s) as resp, atomic_path(p) as tmp:
-                    with open(tmp, "wb") as fh:
-                        shutil.copyfileobj(resp, fh)
-        except (OSError, ValueError) as exc:
+            download([url], p, sha256=sha256, sha256_source="configured", check=check,
+                     retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
+        except RankSRGANError as exc:
             raise RankSRGANError(
                 f"{p}: model file missing and download from {url} failed ({exc}); "
                 f"download it by hand to that path"

@@ -4,7 +4,9 @@ An entry is a plain dict (the config's ``weights.<name>`` or a method's inline w
 ``{url: ..., sha256: ..., layout: ...}`` or ``{path: ..., sha256: ..., layout: ...}``.
 ``sha256`` may be null: then a hash prefix carried by the file name (torchvision's
 ``vgg19-dcbb9e9d.pth``, BasicSR's ``...-ff704c30.pth``: the first 8+ hex digits of the
-file's sha256) is checked instead, and the computed hash is logged.
+file's sha256) is checked instead, and the computed hash is logged. An optional ``size``
+(bytes) is checked on download. Downloads use the project's one downloader
+(:mod:`ranksrgan.io.download`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import atomic_path, sha256_file
+from ranksrgan.io import sha256_file
+from ranksrgan.io.download import check_torch_file, download
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,6 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
     return actual
 
 
-def _download(url: str, dest: Path, timeout_s: float) -> None:
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme == "file":
-        src = Path(
-            urllib.parse.unquote(parsed.path)
-            if parsed.netloc == ""
-            else parsed.netloc + parsed.path
-        )
-        if not src.is_file():
-            raise RankSRGANError(f"{url}: file not found")
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-        return
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp, atomic_path(dest) as tmp:
-            with open(tmp, "wb") as fh:
-                shutil.copyfileobj(resp, fh, length=1 << 20)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise RankSRGANError(f"{url}: download failed ({exc})") from None
-
-
 def cached_path(entry: dict[str, Any], cache_dir: str | os.PathLike) -> Path:
     """Where ``fetch`` keeps an entry: the local path, or ``cache_dir/weights/<url name>``."""
     if entry.get("path"):
@@ -89,28 +68,52 @@ def cached_path(entry: dict[str, Any], cache_dir: str | os.PathLike) -> Path:
     return Path(cache_dir) / "weights" / name
 
 
-def fetch(entry: dict[str, Any], cache_dir: str | os.PathLike, timeout_s: float = 60.0) -> Path:
+def fetch(
+    entry: dict[str, Any],
+    cache_dir: str | os.PathLike,
+    timeout_s: float = 60.0,
+    retries: int = 5,
+    backoff_s: float = 2.0,
+) -> Path:
     """Return a verified local file for a weights entry, downloading it into the cache if needed.
 
-    A cached file is re-verified and re-downloaded if its hash does not match; a fresh download
-    that does not match is deleted and reported in one line naming the URL and both hashes.
+    Downloads go through :func:`ranksrgan.io.download.download` (retries, validated resume,
+    length and ``size`` checks, atomic rename). A file without a full sha256 in the entry must
+    also pass :func:`ranksrgan.io.download.check_torch_file` before it is cached, so a transfer
+    cut short is never kept. A cached file is re-verified and re-downloaded if it fails; a
+    fresh download that fails is deleted and reported in one line naming the URL.
     """
     dest = cached_path(entry, cache_dir)
     expected = entry.get("sha256")
+    size = entry.get("size")
     if entry.get("path"):
         verify_sha256(dest, expected)
         return dest
+    full_hash = bool(expected) and len(expected) == 64
     if dest.is_file():
         try:
             verify_sha256(dest, expected)
+            if size is not None and dest.stat().st_size != size:
+                raise RankSRGANError(f"{dest}: {dest.stat().st_size} bytes, expected {size}")
+            if not full_hash:
+                check_torch_file(dest)
             return dest
         except RankSRGANError as exc:
             log.warning("cached weights rejected, downloading again: %s", exc)
+            dest.unlink()
+    want = expected.lower() if expected else name_hash_prefix(dest)
+    if want is not None and (len(want) < 8 or not re.fullmatch(r"[0-9a-f]+", want)):
+        raise RankSRGANError(f"{entry['url']}: bad sha256 '{expected}' (need >= 8 hex digits)")
     log.info("downloading %s -> %s", entry["url"], dest)
-    _download(entry["url"], dest, timeout_s)
     try:
-        verify_sha256(dest, expected)
+        actual = download(
+            [entry["url"]], dest, sha256=want,
+            sha256_source="expected" if expected else "file-name prefix", size=size,
+            check=None if full_hash else check_torch_file,
+            retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+        )
     except RankSRGANError as exc:
-        dest.unlink(missing_ok=True)
         raise RankSRGANError(f"{entry['url']}: {exc}") from None
+    if want is None:
+        log.warning("%s: no sha256 given; computed %s (record it in the config)", dest, actual)
     return dest
