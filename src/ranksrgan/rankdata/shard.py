@@ -1,0 +1,376 @@
+"""One shard of one source dataset: select positions and label patches, image by image.
+
+Inputs are the data stage's manifest (HR images) and, per method in level order, the sr
+stage's manifest (the pseudo-method ``HR`` is the HR image itself). Outputs, both written
+atomically by :class:`ranksrgan.io.shards.PartialRows` (resumable after a kill):
+
+- the shard's patch rows (``PATCH_COLUMNS``; ``path`` relative to the shard file's folder);
+- beside it, ``images_path(out)``: one row per image with its size, status and the number of
+  positions before and after each selection rule (``IMAGE_COLUMNS``).
+
+Each image's rows are keyed on a fingerprint of its input files' sha256 (from the manifests),
+the selection rules and the metrics' parameter hashes, so a rerun reuses exactly the images
+whose inputs and settings did not change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import ImagePolicy, read_image
+from ranksrgan.io.parquet import read_manifest
+from ranksrgan.io.shards import PartialRows, fingerprint, shard_rows
+from ranksrgan.metrics import Metric
+from ranksrgan.rankdata.labels import orient, score_batched
+from ranksrgan.rankdata.positions import GRIDS, crop_batch, grid_positions, to_unit_tensor
+from ranksrgan.rankdata.selection import cap_positions, image_seed, niqe_gap, sharpness
+
+log = logging.getLogger(__name__)
+
+HR = "HR"
+OK, SMALL = "ok", "smaller than one patch"
+
+PATCH_COLUMNS = [
+    "dataset",
+    "image",
+    "x",
+    "y",
+    "size",
+    "method",
+    "level",
+    "path",
+    "sha256",
+    "hr_sha256",
+    "score",
+    "label",
+    "metric",
+    "sharpness",
+    "niqe_gap",
+    "stand_in",
+]
+PATCH_DTYPES = {
+    "dataset": str,
+    "image": str,
+    "x": "int64",
+    "y": "int64",
+    "size": "int64",
+    "method": str,
+    "level": "int64",
+    "path": str,
+    "sha256": str,
+    "hr_sha256": str,
+    "score": "float64",
+    "label": "float64",
+    "metric": str,
+    "sharpness": "float64",
+    "niqe_gap": "float64",
+    "stand_in": str,
+}
+IMAGE_COLUMNS = [
+    "dataset",
+    "image",
+    "height",
+    "width",
+    "status",
+    "n_grid",
+    "n_sharpness",
+    "n_gap",
+    "n_kept",
+    "seed",
+    "hr_sha256",
+]
+IMAGE_DTYPES = {
+    "dataset": str,
+    "image": str,
+    "height": "int64",
+    "width": "int64",
+    "status": str,
+    "n_grid": "int64",
+    "n_sharpness": "int64",
+    "n_gap": "int64",
+    "n_kept": "int64",
+    "seed": "int64",
+    "hr_sha256": str,
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Patch geometry and the selection rules (``None`` switches a rule off)."""
+
+    size: int = 296
+    stride: int = 148
+    grid: str = "script"
+    sharpness_min: float | None = 40.0
+    sharpness_block: int = 96
+    gap_min: float | None = 0.1
+    max_per_image: int | None = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.grid not in GRIDS:
+            raise RankSRGANError(f"grid rule {self.grid!r}: must be one of {', '.join(GRIDS)}")
+        if self.size < 1 or self.stride < 1 or self.sharpness_block < 1:
+            raise RankSRGANError("patch size, stride and sharpness block must be >= 1")
+        if self.max_per_image is not None and self.max_per_image < 1:
+            raise RankSRGANError(f"max positions per image {self.max_per_image}: must be >= 1")
+
+
+@dataclass(frozen=True)
+class Level:
+    """One method of the level order and where its images are listed."""
+
+    method: str
+    manifest: str | None  # the sr manifest; None for HR (the data manifest's hr_path)
+
+
+@dataclass
+class ImageResult:
+    """What :func:`process_image` found on one image."""
+
+    positions: list[tuple[int, int]]  # kept, 0-based (y, x)
+    sharpness: np.ndarray  # per kept position (NaN when the rule is off)
+    gap: np.ndarray  # per kept position (NaN when the rule is off)
+    scores: np.ndarray  # levels x kept positions
+    counts: dict[str, int]
+
+
+def process_image(
+    levels: Sequence[np.ndarray],
+    sel: Selection,
+    label: Metric,
+    gap: Metric | None,
+    seed: int,
+    batch: int = 64,
+    device: torch.device | str = "cpu",
+) -> ImageResult:
+    """Positions, selection and labels on one image given its levels' uint8 H x W x 3 arrays.
+
+    The selection rules look at the top level (``levels[-1]``) and the one below it
+    (``levels[-2]``); every level's patch at a kept position is labelled.
+    """
+    h, w = levels[0].shape[:2]
+    cand = grid_positions(h, w, sel.size, sel.stride, sel.grid)
+    counts = {"n_grid": len(cand)}
+    tensors = [to_unit_tensor(a, device) for a in levels]
+    bs = max(1, int(batch))
+
+    def crops(level: int, pos: list[tuple[int, int]]):
+        for i in range(0, len(pos), bs):
+            yield crop_batch(tensors[level], pos[i : i + bs], sel.size)
+
+    sharp = np.full(len(cand), np.nan)
+    if sel.sharpness_min is not None and cand:
+        sharp = torch.cat(
+            [sharpness(p, sel.sharpness_block).cpu() for p in crops(-1, cand)]
+        ).numpy()
+        keep = sharp >= sel.sharpness_min
+        cand, sharp = [p for p, k in zip(cand, keep, strict=True) if k], sharp[keep]
+    counts["n_sharpness"] = len(cand)
+
+    gaps = np.full(len(cand), np.nan)
+    if sel.gap_min is not None and cand:
+        if gap is None or len(levels) < 2:
+            raise RankSRGANError("the NIQE-distance rule needs its metric and two levels")
+        gaps = torch.cat(
+            [niqe_gap(m, t, gap) for m, t in zip(crops(-2, cand), crops(-1, cand), strict=True)]
+        ).numpy()
+        keep = gaps > sel.gap_min
+        cand = [p for p, k in zip(cand, keep, strict=True) if k]
+        sharp, gaps = sharp[keep], gaps[keep]
+    counts["n_gap"] = len(cand)
+
+    idx = cap_positions(len(cand), sel.max_per_image, seed)
+    cand = [cand[i] for i in idx]
+    sharp, gaps = sharp[idx], gaps[idx]
+    counts["n_kept"] = len(cand)
+    scores = np.zeros((len(levels), len(cand)))
+    for lv in range(len(levels)):
+        if cand:
+            scores[lv] = np.concatenate([score_batched(label, p, bs) for p in crops(lv, cand)])
+    return ImageResult(cand, sharp, gaps, scores, counts)
+
+
+def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
+    """image -> (path, sha256, height, width, stand_in) of one level, checked against the HR."""
+    if level.method == HR:
+        t = data[["image", "hr_path", "hr_sha256", "height", "width"]].copy()
+        t.columns = ["image", "path", "sha256", "height", "width"]
+        t["stand_in"] = ""
+        return t.set_index("image")
+    if not level.manifest:
+        raise RankSRGANError(
+            f"method {level.method}: an sr manifest is required (only HR has none)"
+        )
+    sr = read_manifest(
+        level.manifest, ("image", "path", "sr_sha256", "height", "width"), "sr manifest"
+    )
+    missing = sorted(set(data["image"]) - set(sr["image"]))
+    if missing:
+        raise RankSRGANError(
+            f"{level.manifest}: image {missing[0]} has no {level.method} output "
+            f"(method {level.method})"
+        )
+    stand_in = sr["stand_in"].fillna("").astype(str) if "stand_in" in sr.columns else ""
+    t = pd.DataFrame(
+        {
+            "image": sr["image"],
+            "path": sr["path"].astype(str),
+            "sha256": sr["sr_sha256"].astype(str),
+            "height": sr["height"],
+            "width": sr["width"],
+            "stand_in": stand_in,
+        }
+    ).set_index("image")
+    hr = data.set_index("image")
+    both = t.loc[data["image"]]
+    bad = (both["height"].to_numpy() != hr["height"].to_numpy()) | (
+        both["width"].to_numpy() != hr["width"].to_numpy()
+    )
+    if bad.any():
+        name = data["image"][bad].iloc[0]
+        raise RankSRGANError(
+            f"{level.manifest}: {level.method} image {name} is "
+            f"{both.loc[name, 'height']}x{both.loc[name, 'width']}, "
+            f"its HR image is {hr.loc[name, 'height']}x{hr.loc[name, 'width']} "
+            f"(method {level.method})"
+        )
+    return t
+
+
+def images_path(out: str | os.PathLike) -> Path:
+    """The per-image table written beside a shard's patch rows."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".parquet") + ".images.parquet")
+
+
+def run_shard(
+    dataset: str,
+    data_manifest: str | os.PathLike,
+    levels: Sequence[Level],
+    sel: Selection,
+    label: Metric,
+    gap: Metric | None,
+    out: str | os.PathLike,
+    shard: int | None = None,
+    shard_size: int = 1,
+    batch: int = 64,
+    device: torch.device | str = "cpu",
+    policy: ImagePolicy | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Process shard ``shard`` of ``dataset`` and write ``out`` + ``images_path(out)``.
+
+    Raises a one-line error naming the image and method when a method's manifest lacks an
+    image of the data manifest or its image size differs from the HR image's.
+    """
+    if len(levels) < 2:
+        raise RankSRGANError("a rank dataset needs at least two methods (levels)")
+    names = [lv.method for lv in levels]
+    if len(set(names)) != len(names):
+        raise RankSRGANError(f"methods repeat in the level order: {names}")
+    policy = policy or ImagePolicy()
+    out = Path(out)
+    data = read_manifest(
+        data_manifest, ("image", "hr_path", "hr_sha256", "height", "width"), "data manifest"
+    )
+    tables = [_level_table(data, lv) for lv in levels]
+    rows = shard_rows(data, shard, shard_size, source=data_manifest)
+    params = {
+        "selection": asdict(sel),
+        "levels": names,
+        "label": label.params_hash,
+        "gap": gap.params_hash if gap is not None else None,
+    }
+    patches = PartialRows(out, PATCH_COLUMNS, dtypes=PATCH_DTYPES)
+    images = PartialRows(images_path(out), IMAGE_COLUMNS, dtypes=IMAGE_DTYPES)
+    stand_in_metric = "SYNTHETIC NRQM model" if label.stand_in else ""
+    for r in rows.itertuples():
+        image = str(r.image)
+        fp = fingerprint(r.hr_sha256, [t.loc[image, "sha256"] for t in tables], params)
+        prev = images.reuse(image, fp)
+        if prev is not None:
+            n_kept = int(prev["n_kept"].iloc[0])
+            if n_kept == 0:
+                patches.add(image, fp, [])
+                continue
+            if patches.reuse(image, fp) is not None:
+                continue
+        t0 = time.perf_counter()
+        seed = image_seed(sel.seed, dataset, image)
+        info = {
+            "dataset": dataset,
+            "image": image,
+            "height": int(r.height),
+            "width": int(r.width),
+            "seed": seed,
+            "hr_sha256": str(r.hr_sha256),
+        }
+        if min(int(r.height), int(r.width)) < sel.size:
+            counts = {"n_grid": 0, "n_sharpness": 0, "n_gap": 0, "n_kept": 0}
+            patches.add(image, fp, [])
+            images.add(image, fp, [{**info, "status": SMALL, **counts}])
+            log.info(
+                "%s/%s: %dx%d, smaller than one patch: skipped", dataset, image, r.height, r.width
+            )
+            continue
+        arrays = []
+        for lv, t in zip(levels, tables, strict=True):
+            a = read_image(t.loc[image, "path"], policy)
+            if a.shape[:2] != (int(r.height), int(r.width)):
+                raise RankSRGANError(
+                    f"{t.loc[image, 'path']}: {lv.method} image {image} is "
+                    f"{a.shape[0]}x{a.shape[1]}, its HR image is {r.height}x{r.width} "
+                    f"(method {lv.method})"
+                )
+            arrays.append(a)
+        res = process_image(arrays, sel, label, gap, seed, batch, device)
+        labels = orient(res.scores, label.lower_better)
+        out_rows = []
+        for k, (y, x) in enumerate(res.positions):
+            for lv, (level, t) in enumerate(zip(levels, tables, strict=True)):
+                note = "; ".join(n for n in (t.loc[image, "stand_in"], stand_in_metric) if n)
+                out_rows.append(
+                    {
+                        "dataset": dataset,
+                        "image": image,
+                        "x": x,
+                        "y": y,
+                        "size": sel.size,
+                        "method": level.method,
+                        "level": lv,
+                        "path": os.path.relpath(
+                            os.path.abspath(t.loc[image, "path"]), os.path.abspath(out.parent)
+                        ),
+                        "sha256": t.loc[image, "sha256"],
+                        "hr_sha256": str(r.hr_sha256),
+                        "score": float(res.scores[lv, k]),
+                        "label": float(labels[lv, k]),
+                        "metric": label.name,
+                        "sharpness": float(res.sharpness[k]),
+                        "niqe_gap": float(res.gap[k]),
+                        "stand_in": note,
+                    }
+                )
+        patches.add(image, fp, out_rows)
+        images.add(image, fp, [{**info, "status": OK, **res.counts}])
+        log.info(
+            "%s/%s: %s positions -> %d kept, %d patches labelled in %.2f s",
+            dataset,
+            image,
+            res.counts["n_grid"],
+            res.counts["n_kept"],
+            len(out_rows),
+            time.perf_counter() - t0,
+        )
+    order = [str(i) for i in rows["image"]]
+    return patches.finish(order), images.finish(order)
