@@ -234,3 +234,7 @@ def test_cli_download_and_error_exit(server, tmp_path, payload, capsys):
     assert main(args + ["--sha256", "f" * 64]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "sha256 mismatch" in err[-1]
+    assert main(args + ["--sha256", "none", "--size", str(len(payload) + 7)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and f"the config says size {len(payload) + 7}" in err[-1]
+    assert not out.exists()

@@ -250,3 +250,19 @@ def test_nrqm_model_cut_short_is_not_kept(server, tmp_path):
     del server.truncate["/NRQM_model.mat"]
     assert ensure_model_file(target, server.url("/NRQM_model.mat"), None, retries=0) == target
     assert target.read_bytes() == buf.getvalue()
+
+
+def test_paper_config_pins_published_hashes(repo_root):
+    """DIV2K, VGG19 and ESRGAN carry their published sha256 (and sizes where published)."""
+    from ranksrgan.config import load_config, validate_config
+
+    schema = repo_root / "workflow/schemas/config.schema.yaml"
+    cfg = load_config(repo_root / "config/config.yaml", schema)
+    div2k = cfg["archives"]["DIV2K_train_HR"]
+    assert div2k["size"] == 3_530_603_713 and div2k["sha256"].startswith("9d0b9c46")
+    for name in ("vgg19", "esrgan_x4_df2kost"):
+        entry = cfg["weights"][name]
+        assert len(entry["sha256"]) == 64 and f"-{entry['sha256'][:8]}." in entry["url"]
+    cfg["weights"]["vgg19"]["sha256"] = "0" * 64  # a typo'd hash is caught at DAG load
+    with pytest.raises(RankSRGANError, match=r"weights\.vgg19\.sha256.*prefix dcbb9e9d"):
+        validate_config(cfg, schema, "config.yaml")

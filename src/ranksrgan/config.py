@@ -8,6 +8,7 @@ lives in ``workflow/schemas/config.schema.yaml``; every object sets
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike, sour
         message = err.message if len(err.message) < 200 else err.message[:200] + "..."
         raise RankSRGANError(f"{source}: config key '{_key_path(err)}': {message}")
     _check_references(config, source)
+    _check_weight_name_hashes(config, source)
+
+
+def _check_weight_name_hashes(config: dict[str, Any], source: str) -> None:
+    """A weight file name's sha256 prefix (``vgg19-dcbb9e9d.pth``) must agree with its sha256."""
+    for name, entry in (config.get("weights") or {}).items():
+        m = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", entry.get("url") or "")
+        want = (entry.get("sha256") or "").lower()
+        if m and want and not (want.startswith(m.group(1)) or m.group(1).startswith(want)):
+            raise RankSRGANError(
+                f"{source}: config key 'weights.{name}.sha256': {want} disagrees with the hash "
+                f"prefix {m.group(1)} in the file name"
+            )
 
 
 def _check_references(config: dict[str, Any], source: str) -> None:

@@ -30,6 +30,7 @@ def download_args(wildcards):
         [
             cli_flags("--url", spec["urls"]),
             f"--sha256 {shq(spec['sha256'] or 'none')}",
+            f"--size {shq(spec['size'])}" if spec.get("size") else "",
             f"--retries {shq(dl['retries'])} --backoff-s {shq(dl['backoff_s'])}",
             f"--timeout-s {shq(dl['timeout_s'])}",
         ]

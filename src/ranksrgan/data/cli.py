@@ -30,7 +30,7 @@ def _download(args: argparse.Namespace) -> int:
 
     download_archive(
         args.url, args.out, sha256=args.sha256, lock_path=args.lock, retries=args.retries,
-        backoff_s=args.backoff_s, timeout_s=args.timeout_s,
+        backoff_s=args.backoff_s, timeout_s=args.timeout_s, size=args.size,
     )
     return 0
 
@@ -71,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--sha256", type=_sha256_arg, default=None,
                    help="expected hash; 'none' = use/record the lock file entry")
     d.add_argument("--lock", default=None, help="sha256 lock file (default: beside --out)")
+    d.add_argument("--size", type=int, default=None, help="expected size in bytes (checked)")
     d.add_argument("--retries", type=int, default=5)
     d.add_argument("--backoff-s", type=float, default=2.0)
     d.add_argument("--timeout-s", type=float, default=60.0)
