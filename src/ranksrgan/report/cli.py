@@ -1,0 +1,122 @@
+"""``ranksrgan report``: build the report folder, or print a score summary in the terminal.
+
+``build`` takes every input file explicitly (the rule passes only what the config enables)
+and the config file, from which it extracts plain values: the ``report`` section (which of
+our runs fills which paper row) and the settings the "setup vs paper" section compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ranksrgan.errors import RankSRGANError
+
+log = logging.getLogger(__name__)
+
+
+def settings_from_config(config: dict[str, Any], config_path: str, paper_path: str):
+    """Plain report settings from a config dict (the only place the report reads config)."""
+    from ranksrgan.report.build import ReportSettings
+    from ranksrgan.report.paper import load_paper
+    from ranksrgan.report.provenance import environment, setting, setup_table
+    from ranksrgan.report.tables import RunMapping
+
+    rep = config.get("report") or {}
+    ds = rep.get("datasets") or {}
+    mapping = RunMapping(
+        datasets={k: v["dataset"] for k, v in ds.items()},
+        dataset_stand_ins={k: v["stand_in"] for k, v in ds.items() if v.get("stand_in")},
+        methods=dict(rep.get("methods") or {}),
+        rankers=dict(rep.get("rankers") or {}),
+        rankdata=dict(rep.get("rankdata") or {}),
+    )
+    crops = rep.get("crops") or {}
+    paper = load_paper(paper_path)
+    setup = setup_table(paper.setup, [setting(config, it["path"]) for it in paper.setup])
+    return ReportSettings(
+        mapping=mapping,
+        curves=dict(rep.get("curves") or {}),
+        crop_dataset=crops.get("dataset"),
+        crop_image=crops.get("image"),
+        crop_size=int(crops.get("size", 96)),
+        title=rep.get("title") or "RankSRGAN reproduction report",
+        config_path=config_path,
+        setup=setup,
+        environment=environment(),
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ranksrgan.report.build import ReportInputs, build_report
+    from ranksrgan.report.provenance import file_sha256, git_commit
+
+    cfg_path = Path(args.config)
+    if not cfg_path.is_file():
+        raise RankSRGANError(f"{cfg_path}: config file not found")
+    try:
+        config = yaml.safe_load(cfg_path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RankSRGANError(f"{cfg_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    settings = settings_from_config(config, str(cfg_path), args.paper)
+    inputs = ReportInputs(
+        scores=args.scores, train=args.train, data_manifests=args.data_manifests,
+        sr_manifests=args.sr_manifests, rankdata=args.rankdata, rankers=args.rankers,
+    )
+    extra = {
+        "config sha256": file_sha256(cfg_path),
+        "paper results": f"{args.paper} (sha256 {file_sha256(args.paper)[:16]}...)",
+        "git commit": git_commit(),
+        "results_dir": str(config.get("results_dir", "")),
+    }
+    index = build_report(args.paper, inputs, settings, args.out, extra)
+    print(index)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ranksrgan.report.inputs import read_scores
+    from ranksrgan.report.tables import summary_table
+
+    files = sorted((Path(args.results) / "scores").glob(f"{args.dataset or '*'}/*.parquet"))
+    if not files:
+        raise RankSRGANError(f"{Path(args.results) / 'scores'}: no score Parquet found")
+    table = summary_table(read_scores(files), args.dataset)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.round(3).to_string())
+    if not table.empty and table["stand_in"].any():
+        print("stand_in = True: a stand-in number (synthetic NRQM, demo-trained network, ...)")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``ranksrgan report build|summary``."""
+    p = subparsers.add_parser("report", help="tables, figures and the report page")
+    sub = p.add_subparsers(dest="report_cmd", metavar="CMD", required=True)
+
+    b = sub.add_parser("build", help="write R/report/ (tables, figures, index.html, index.md)")
+    b.add_argument("--config", required=True, help="the run's config YAML")
+    b.add_argument("--paper", required=True, help="config/paper_results.yaml")
+    b.add_argument("--out", required=True, help="report folder, e.g. results/demo/report")
+    for flag, what in (
+        ("--scores", "score Parquets R/scores/{dataset}/{method}.parquet"),
+        ("--train", "R/train/{preset}/G.json (val.parquet beside it)"),
+        ("--data-manifests", "R/data/{dataset}/manifest.parquet"),
+        ("--sr-manifests", "R/sr/{method}/{dataset}/manifest.parquet"),
+        ("--rankdata", "R/rankdata/{name}/index.parquet (stats.json beside it)"),
+        ("--rankers", "R/ranker/{name}/eval.parquet"),
+    ):
+        b.add_argument(flag, nargs="*", default=[], help=what)
+    b.set_defaults(func=_build)
+
+    s = sub.add_parser("summary", help="mean score per dataset x method x metric (terminal)")
+    s.add_argument("results", help="a results_dir, e.g. results/demo")
+    s.add_argument("--dataset", help="only this dataset")
+    s.set_defaults(func=_summary)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)

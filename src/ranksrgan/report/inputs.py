@@ -1,0 +1,158 @@
+"""Readers of the files the report takes: every other stage's outputs, never their code.
+
+Each reader takes explicit paths (the rule passes only what the config enables) and returns
+plain DataFrames / dicts. A path that was passed but does not exist or lacks a column is an
+error naming the file; an input that was not passed at all simply yields an empty frame, and
+the tables then say "not run".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.parquet import read_manifest
+
+SCORE_COLUMNS = ("dataset", "method", "image", "metric", "value", "stand_in", "error")
+CURVE_COLUMNS = ["preset", "iteration", "image", "psnr", "niqe", "stand_in"]
+INDEX_COLUMNS = ("image", "method", "score")
+EVAL_COLUMNS = ("output", "label")
+
+Paths = Sequence[str | os.PathLike]
+
+
+def _read_parquet(path: str | os.PathLike, required: Sequence[str], what: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: {what} not found")
+    try:
+        df = pd.read_parquet(p)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise RankSRGANError(f"{p}: cannot read {what} ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise RankSRGANError(f"{p}: {what} lacks column {missing[0]!r}")
+    return df
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RankSRGANError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def read_scores(paths: Paths) -> pd.DataFrame:
+    """Concatenated score Parquets (``R/scores/{dataset}/{method}.parquet``)."""
+    frames = [_read_parquet(p, SCORE_COLUMNS, "score Parquet") for p in paths]
+    if not frames:
+        return pd.DataFrame(columns=[*SCORE_COLUMNS, "protocol", "stand_in_note"])
+    df = pd.concat(frames, ignore_index=True)
+    for col in ("protocol", "stand_in_note", "error"):
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].fillna("").astype(str)
+    df["stand_in"] = df["stand_in"].fillna(False).astype(bool)
+    return df
+
+
+@dataclass
+class Training:
+    """Validation curves of every preset (``curves``) and each preset's ``G.json``."""
+
+    curves: pd.DataFrame
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def read_training(g_json_paths: Paths) -> Training:
+    """``G.json`` files and the ``val.parquet`` beside each (``R/train/{preset}/``)."""
+    frames, meta = [], {}
+    for path in g_json_paths:
+        p = Path(path)
+        if not p.is_file():
+            raise RankSRGANError(f"{p}: training metadata (G.json) not found")
+        m = _read_json(p)
+        preset = str(m.get("preset") or p.parent.name)
+        meta[preset] = m
+        val = p.with_name("val.parquet")
+        if val.is_file():
+            v = _read_parquet(val, ("iteration", "psnr", "niqe"), "validation curve")
+            v = v.assign(preset=preset)
+            for col in ("image", "stand_in"):
+                if col not in v.columns:
+                    v[col] = ""
+            frames.append(v[CURVE_COLUMNS])
+    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
+    return Training(curves, meta)
+
+
+def read_data_manifests(paths: Paths) -> pd.DataFrame:
+    """One row per dataset: image count and a digest over its images' HR/LR sha256s."""
+    rows = []
+    for path in paths:
+        df = read_manifest(path, ("image", "hr_sha256"), "data manifest")
+        lines = "".join(
+            f"{r.image} {r.hr_sha256} {getattr(r, 'lr_sha256', '')}\n" for r in df.itertuples()
+        )
+        rows.append(
+            {
+                "dataset": Path(path).parent.name,
+                "images": len(df),
+                "sha256": hashlib.sha256(lines.encode()).hexdigest(),
+                "manifest": str(path),
+            }
+        )
+    return pd.DataFrame(rows, columns=["dataset", "images", "sha256", "manifest"])
+
+
+def read_sr_manifests(paths: Paths) -> pd.DataFrame:
+    """SR manifests (``R/sr/{method}/{dataset}/manifest.parquet``) with a ``dataset`` column."""
+    frames = []
+    for path in paths:
+        df = read_manifest(path, ("image", "method", "path"), "sr manifest")
+        frames.append(df.assign(dataset=Path(path).parent.name))
+    if not frames:
+        return pd.DataFrame(columns=["image", "method", "path", "dataset", "weights_sha256"])
+    df = pd.concat(frames, ignore_index=True)
+    for col in ("weights_sha256", "stand_in", "precision"):
+        if col not in df.columns:
+            df[col] = None
+    return df
+
+
+def read_rankdata(index_paths: Paths) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Rank indexes (``R/rankdata/{name}/index.parquet``) and the ``stats.json`` beside each."""
+    frames, stats = [], {}
+    for path in index_paths:
+        p = Path(path)
+        name = p.parent.name
+        frames.append(_read_parquet(p, INDEX_COLUMNS, "rank index").assign(name=name))
+        s = p.with_name("stats.json")
+        if s.is_file():
+            stats[name] = _read_json(s)
+    index = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*INDEX_COLUMNS, "name"]
+    )
+    return index, stats
+
+
+def read_ranker_evals(paths: Paths) -> pd.DataFrame:
+    """Per-patch Ranker outputs and labels (``R/ranker/{name}/eval.parquet``), with ``name``."""
+    frames = [
+        _read_parquet(p, EVAL_COLUMNS, "Ranker evaluation").assign(name=Path(p).parent.name)
+        for p in paths
+    ]
+    if not frames:
+        return pd.DataFrame(columns=[*EVAL_COLUMNS, "method", "name"])
+    df = pd.concat(frames, ignore_index=True)
+    if "method" not in df.columns:
+        df["method"] = ""
+    return df

@@ -1,0 +1,165 @@
+"""Render table cells (``tables.compare`` output) as CSV, Markdown, LaTeX (booktabs) and HTML.
+
+The CSV keeps every cell field (machine-readable, long format). The other three are the
+paper's layout, one row per paper row and one column per (dataset,) metric, each cell
+``ours / paper (delta)``; the best value of a column is bold (ours and paper separately, as
+the paper bolds its best); a stand-in value carries a dagger and the table a footnote;
+a cell whose inputs were not run reads ``not run / paper``.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+DAGGER = "\u2020"
+INTEGER_METRICS = ("Params (K)",)
+
+
+def _decimals(v: float) -> int:
+    """Decimals the paper printed (YAML keeps 5.968 but turns 7.60 into 7.6: at least 2)."""
+    s = repr(float(v))
+    frac = s.split(".", 1)[1] if "." in s and "e" not in s else ""
+    frac = frac.rstrip("0")
+    return min(max(len(frac), 2), 4)
+
+
+def fmt(v: float, metric: str, decimals: int | None = None) -> str:
+    """A number as the tables print it."""
+    if pd.isna(v):
+        return ""
+    if metric in INTEGER_METRICS:
+        return f"{v:,.0f}"
+    d = _decimals(v) if decimals is None else decimals
+    return f"{v:.{d}f}"
+
+
+def _bold(text: str, style: str) -> str:
+    return {"md": f"**{text}**", "tex": rf"\textbf{{{text}}}", "html": f"<b>{text}</b>"}.get(
+        style, text
+    )
+
+
+def cell_text(c: pd.Series, style: str = "plain") -> str:
+    """``ours / paper (delta)`` of one cell in ``style`` (plain, md, tex, html)."""
+    paper = fmt(c["paper"], c["metric"]) if pd.notna(c["paper"]) else "n/a"
+    if c["metric"] == "Data size (k)" and pd.notna(c["paper"]):
+        paper = f"{c['paper']:g}"
+    d = 2 if pd.isna(c["paper"]) else max(_decimals(c["paper"]), 2)
+    if c.get("best_paper"):
+        paper = _bold(paper, style)
+    if c["status"] != "ok":
+        return f"{c['status']} / {paper}"
+    ours = fmt(c["ours"], c["metric"], None if c["metric"] in INTEGER_METRICS else d)
+    if c.get("best_ours"):
+        ours = _bold(ours, style)
+    if c["stand_in"]:
+        ours += DAGGER if style != "tex" else r"$^\dagger$"
+    delta = "" if pd.isna(c["delta"]) else f" ({c['delta']:+.{d}f})"
+    return f"{ours} / {paper}{delta}"
+
+
+def _column(c: pd.Series, multi_dataset: bool) -> str:
+    return f"{c['dataset']} {c['metric']}" if multi_dataset else c["metric"]
+
+
+def wide(cells: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
+    """Paper layout: rows x (dataset) metric columns of cell texts; a note column if any."""
+    if cells.empty:
+        return pd.DataFrame()
+    multi = cells["dataset"].nunique() > 1
+    c = cells.assign(
+        col=[_column(r, multi) for _, r in cells.iterrows()],
+        text=[cell_text(r, style) for _, r in cells.iterrows()],
+    )
+    rows = list(dict.fromkeys(c["row"]))
+    cols = list(dict.fromkeys(c["col"]))
+    w = c.pivot(index="row", columns="col", values="text").reindex(index=rows, columns=cols)
+    w = w.fillna("")
+    notes = c.drop_duplicates("row").set_index("row")["note"].reindex(rows)
+    if notes.fillna("").astype(bool).any():
+        w.insert(0, "", notes.fillna(""))
+    w.index.name = "Method"
+    return w
+
+
+def footnotes(cells: pd.DataFrame) -> list[str]:
+    """Stand-in and warning notes of a table, one line each."""
+    lines = []
+    si = cells[cells["stand_in"] & (cells["status"] == "ok")]
+    for note in dict.fromkeys(si["stand_in_note"].fillna("")):
+        lines.append(f"{DAGGER} stand-in: {note or 'stand-in values'}")
+    for _, c in cells[cells["warning"].fillna("") != ""].iterrows():
+        lines.append(f"{c['row']} {c['dataset']} {c['metric']}: {c['warning']}")
+    return list(dict.fromkeys(lines))
+
+
+def to_csv(cells: pd.DataFrame) -> str:
+    """Every cell field, long format."""
+    return cells.to_csv(index=False)
+
+
+def to_markdown(cells: pd.DataFrame, title: str, caption: str) -> str:
+    """A Markdown table with a title line and footnotes."""
+    w = wide(cells, "md")
+    head = ["Method", *[str(c) for c in w.columns]]
+    lines = [f"### {title}", "", caption, "", "| " + " | ".join(head) + " |",
+             "| " + " | ".join("---" for _ in head) + " |"]
+    for row, vals in w.iterrows():
+        lines.append("| " + " | ".join([str(row), *[str(v) for v in vals]]) + " |")
+    lines += ["", "Cells: ours / paper (ours - paper); **bold** = best of the column."]
+    lines += [f"- {n}" for n in footnotes(cells)]
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+        "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+        "|": r"$|$", DAGGER: r"$^\dagger$"}
+
+
+def tex_escape(s: str) -> str:
+    """Escape LaTeX specials of plain text."""
+    return "".join(_TEX.get(ch, ch) for ch in str(s))
+
+
+def to_latex(cells: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    w = wide(cells, "tex")
+    ncol = len(w.columns)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{l" + "c" * ncol + "}", r"\toprule",
+             " & ".join(["Method", *[tex_escape(c) for c in w.columns]]) + r" \\", r"\midrule"]
+    for row, vals in w.iterrows():
+        # cell texts already hold LaTeX (\textbf, $^\dagger$): escape only their plain parts
+        cells_tex = [v.replace("%", r"\%") for v in vals]
+        lines.append(" & ".join([tex_escape(row), *cells_tex]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = "; ".join(tex_escape(n) for n in footnotes(cells))
+    cap = tex_escape(caption) + r" Cells: ours / paper (ours $-$ paper); bold: best."
+    if notes:
+        cap += " " + notes
+    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:{label}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(cells: pd.DataFrame) -> str:
+    """An HTML ``<table>`` fragment (cells escaped, bold via ``<b>``)."""
+    w = wide(cells, "html")
+    out = ['<table class="cmp">', "<thead><tr><th>Method</th>"]
+    out += [f"<th>{html.escape(str(c))}</th>" for c in w.columns]
+    out.append("</tr></thead><tbody>")
+    for row, vals in w.iterrows():
+        tds = []
+        for v in vals:
+            cls = ' class="notrun"' if str(v).startswith(("not run", "failed")) else ""
+            # only our own <b> tags are kept; every other character is escaped
+            safe = html.escape(str(v)).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")
+            tds.append(f"<td{cls}>{safe}</td>")
+        out.append(f"<tr><th>{html.escape(str(row))}</th>{''.join(tds)}</tr>")
+    out.append("</tbody></table>")
+    notes = footnotes(cells)
+    if notes:
+        out.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                   + "</ul>")
+    return "\n".join(out)
