@@ -105,7 +105,9 @@ def crop_grid(
     return _save(fig, stem)
 
 
-def ranker_scatter(evals: pd.DataFrame, summary: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
+def ranker_scatter(
+    evals: pd.DataFrame, summary: pd.DataFrame, stem: str | os.PathLike
+) -> list[Path]:
     """Ranker output vs label per Ranker, SROCC in each panel's title (supplement)."""
     if evals.empty:
         return []

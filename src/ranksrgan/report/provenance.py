@@ -140,7 +140,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def git_commit(cwd: str | os.PathLike = ".") -> str:
-    """``HEAD`` of the checkout, with ``+dirty`` when tracked files differ ("unknown" without git)."""
+    """``HEAD`` of the checkout, ``+dirty`` when tracked files differ ("unknown" without git)."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
                               text=True, timeout=20, check=True).stdout.strip()
