@@ -157,3 +157,78 @@ def test_labels_are_oriented_lower_is_better():
         label_metric("ma")
     with pytest.raises(RankSRGANError, match="label metric"):
         label_metric("psnr")
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (
+            lambda c: c["rankdata"]["niqe"].update(sources=["nope"]),
+            "rankdata.niqe.sources[0]",
+            "unknown dataset 'nope'",
+        ),
+        (
+            lambda c: c["rankdata"]["niqe"].update(methods=["srresnet", "typo"]),
+            "rankdata.niqe.methods[1]",
+            "unknown method 'typo'",
+        ),
+        (
+            lambda c: c["rankdata"]["niqe"].update(methods=["srgan", "srgan"]),
+            "rankdata.niqe.methods",
+            "repeats",
+        ),
+        (lambda c: c["rankdata"]["niqe"].update(size=100), "rankdata.niqe.size", "104 px"),
+        (
+            lambda c: (c["rankdata"]["niqe"].update(metric="ma"), c.pop("metric_models")),
+            "metric_models.nrqm",
+            "needs the NRQM model",
+        ),
+        (
+            lambda c: c["rankdata"]["niqe"]["selection"].update(sharpness=40),
+            "rankdata.niqe.selection.sharpness",
+            "unknown key",
+        ),
+        (
+            lambda c: c["rankdata"]["niqe"]["split"].update(by="video"),
+            "rankdata.niqe.split.by",
+            "is not one of",
+        ),
+    ],
+)
+def test_rankdata_config_mistakes_name_the_key(mutate, key, words, repo_root):
+    import copy
+
+    import yaml
+
+    from ranksrgan.config import validate_config
+
+    cfg = copy.deepcopy(yaml.safe_load((repo_root / "config/demo.yaml").read_text()))
+    mutate(cfg)
+    with pytest.raises(RankSRGANError) as exc:
+        validate_config(cfg, repo_root / "workflow/schemas/config.schema.yaml", "demo.yaml")
+    msg = str(exc.value)
+    assert "\n" not in msg and key in msg and words in msg and msg.startswith("demo.yaml")
+
+
+def test_paper_config_builds_the_four_rank_datasets_from_div2k_and_flickr2k(repo_root):
+    import yaml
+
+    cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    rd = cfg["rankdata"]
+    assert {n: rd[n]["metric"] for n in rd} == {
+        "niqe": "niqe",
+        "ma": "ma",
+        "pi": "pi",
+        "niqe_hr": "niqe",
+    }
+    assert rd["niqe"]["sources"] == ["DIV2K_train", "Flickr2K"]
+    assert rd["niqe"]["methods"] == ["srresnet", "srgan", "esrgan"]
+    assert rd["niqe_hr"]["methods"] == ["srresnet", "srgan", "HR"]
+    assert (rd["niqe"]["size"], rd["niqe"]["stride"], rd["niqe"]["grid"]) == (296, 148, "script")
+    assert rd["niqe"]["selection"] == {
+        "sharpness_min": 40,
+        "sharpness_block": 96,
+        "niqe_gap_min": 0.1,
+        "max_per_image": 200,
+        "seed": 0,
+    }

@@ -87,6 +87,7 @@ def _check_references(config: dict[str, Any], source: str) -> None:
         if isinstance(spec.get("weights"), str)
     ]
     refs += _train_references(config, datasets)
+    refs += _rankdata_references(config, datasets, methods)
     for key, value, known, kind in refs:
         if value not in known:
             raise RankSRGANError(
@@ -94,6 +95,7 @@ def _check_references(config: dict[str, Any], source: str) -> None:
                 f"(known: {', '.join(sorted(known)) or 'none'})"
             )
     _check_trained_methods(config, source)
+    _check_rankdata(config, source)
     _check_metric_names(config.get("score", {}).get("metrics", []), source)
 
 
@@ -134,6 +136,52 @@ def _train_references(config: dict[str, Any], datasets: dict[str, Any]) -> list[
                  rankers, "ranker")
             )
     return refs
+
+
+def _rankdata_references(
+    config: dict[str, Any], datasets: dict[str, Any], methods: dict[str, Any]
+) -> list[tuple]:
+    """(key, value, known, kind) for the sources and level methods of each rank dataset."""
+    refs: list[tuple] = []
+    for name, spec in (config.get("rankdata") or {}).items():
+        refs += [
+            (f"rankdata.{name}.sources[{i}]", d, datasets, "dataset")
+            for i, d in enumerate(spec.get("sources", []))
+        ]
+        # A level may be the pseudo-method HR (the data stage's HR image, RankSRGAN-HR).
+        refs += [
+            (f"rankdata.{name}.methods[{i}]", m, {"HR": None, **methods}, "method")
+            for i, m in enumerate(spec.get("methods", []))
+        ]
+    return refs
+
+
+# Smallest patch side each rank-dataset metric accepts: NIQE's 96 px block (+ the labels'
+# 4 px shave on each side), NRQM's 64 px (ranksrgan.metrics; kept here torch-free).
+_RANKDATA_MIN_SIZE = {"niqe": 96 + 8, "pi": 96 + 8, "ma": 64 + 8, "niqe_gap": 96}
+
+
+def _check_rankdata(config: dict[str, Any], source: str) -> None:
+    """Rank datasets: distinct levels, a metric model for Ma/PI, patches the metrics accept."""
+    for name, spec in (config.get("rankdata") or {}).items():
+        key = f"rankdata.{name}"
+        methods = spec.get("methods", [])
+        if len(set(methods)) != len(methods):
+            raise RankSRGANError(f"{source}: config key '{key}.methods': a method repeats")
+        metric, size = spec.get("metric"), spec.get("size", 0)
+        if metric in ("ma", "pi") and not (config.get("metric_models") or {}).get("nrqm"):
+            raise RankSRGANError(
+                f"{source}: config key 'metric_models.nrqm' (missing key): "
+                f"{key}.metric {metric} needs the NRQM model"
+            )
+        need = _RANKDATA_MIN_SIZE.get(metric, 1)
+        if (spec.get("selection") or {}).get("niqe_gap_min") is not None:
+            need = max(need, _RANKDATA_MIN_SIZE["niqe_gap"])
+        if size < need:
+            raise RankSRGANError(
+                f"{source}: config key '{key}.size': {size} px is below the {need} px "
+                f"the {metric} label (and NIQE-distance rule) needs"
+            )
 
 
 def _check_trained_methods(config: dict[str, Any], source: str) -> None:

@@ -1,0 +1,50 @@
+# Rank-dataset stage (the paper's stage 1): per named dataset `rankdata.<name>`, one job per
+# source dataset x shard (positions, selection, labels), then one gather per name.
+# Rules only translate config into explicit `ranksrgan rankdata ...` arguments
+# (helpers: rankdata_common.smk).
+
+
+include: "rankdata_common.smk"
+
+
+rule rankdata_shard:
+    input:
+        unpack(rankdata_shard_input),
+    output:
+        rows=f"{RESULTS}/rankdata/{{name}}/shards/{{dataset}}/{{shard}}.parquet",
+        images=f"{RESULTS}/rankdata/{{name}}/shards/{{dataset}}/{{shard}}.images.parquet",
+    log:
+        f"{LOGS}/rankdata/{{name}}/{{dataset}}/{{shard}}.log",
+    wildcard_constraints:
+        name=r"[^/]+",
+        shard=r"\d+",
+    conda:
+        ENV
+    resources:
+        gpu=gpu_count,
+    params:
+        args=rankdata_shard_args,
+        # not passed on: Snakemake's params trigger relabels when metric numbers change
+        metrics_version=RANKDATA_METRICS_VERSION,
+    shell:
+        "ranksrgan rankdata shard {params.args} --out {output.rows:q} > {log:q} 2>&1"
+
+
+rule rankdata_gather:
+    input:
+        unpack(rankdata_shards),
+    output:
+        index=f"{RESULTS}/rankdata/{{name}}/index.parquet",
+        images=f"{RESULTS}/rankdata/{{name}}/images.parquet",
+        stats=f"{RESULTS}/rankdata/{{name}}/stats.json",
+    log:
+        f"{LOGS}/rankdata/{{name}}/gather.log",
+    wildcard_constraints:
+        name=r"[^/]+",
+    conda:
+        ENV
+    params:
+        args=rankdata_gather_args,
+    shell:
+        "ranksrgan rankdata gather {params.args} --out {output.index:q}"
+        " --images {output.images:q} --stats {output.stats:q} > {log:q} 2>&1"
