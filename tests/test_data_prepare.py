@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -76,7 +77,10 @@ def test_prepare_writes_hr_lr_and_manifest(tmp_path, archive, photos):
         assert row.lr_sha256 == sha256_file(row.lr_path)
         assert row.hr_path == str(out / "HR" / f"{row.image}.png")
         assert row.lr_path == str(out / "LR_x4" / f"{row.image}.png")
-    assert not [p for p in out.rglob(".*") if p.name != "manifest.parquet"]  # no leftovers
+    # No leftovers: only the per-pair resume records are hidden.
+    assert [p.name for p in out.rglob(".*")] == [".sidecar"]
+    assert sorted(p.name for p in (out / ".sidecar").iterdir()) == [
+        "astronaut.json", "chelsea.json", "coffee.json"]
 
 
 def test_count_mismatch_is_an_error(tmp_path, archive):
@@ -101,6 +105,80 @@ def test_resume_recomputes_only_missing_pairs(tmp_path, archive, monkeypatch):
     second = run(archive, out)
     assert calls == [(88, 64, 3)]  # only chelsea
     pd.testing.assert_frame_equal(first, second)
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+    return path
+
+
+def test_changed_member_is_rebuilt_not_reused(tmp_path, photos, monkeypatch):
+    """Issue 19 item 2: a member replaced by another photo of another size gives a new pair."""
+    out = tmp_path / "toy"
+    old = _zip(tmp_path / "v1.zip", {f"set/HR/{k}.png": png_bytes(v) for k, v in photos.items()})
+    first = run(old, out).set_index("image")
+    new_coffee = data.rocket()[:143, :178]  # another photo, another size (mod-crop 140 x 176)
+    new = _zip(tmp_path / "v2.zip", {
+        **{f"set/HR/{k}.png": png_bytes(v) for k, v in photos.items() if k != "coffee"},
+        "set/HR/coffee.png": png_bytes(new_coffee),
+    })
+    calls = []
+    real = prepare_mod.imresize_im2double
+
+    def counting(img, scale):
+        calls.append(img.shape)
+        return real(img, scale)
+
+    monkeypatch.setattr(prepare_mod, "imresize_im2double", counting)
+    second = run(new, out).set_index("image")
+    assert calls == [(140, 176, 3)]  # only the changed member is rebuilt
+    row = second.loc["coffee"]
+    assert (row.height, row.width) == (140, 176) != (first.loc["coffee"].height,
+                                                     first.loc["coffee"].width)
+    assert row.hr_sha256 != first.loc["coffee"].hr_sha256
+    assert row.lr_sha256 != first.loc["coffee"].lr_sha256
+    hr, lr = read_image(row.hr_path), read_image(row.lr_path)
+    assert np.array_equal(hr, new_coffee[:140, :176])
+    assert np.array_equal(lr, imresize_im2double(new_coffee[:140, :176], 0.25))
+    assert row.hr_sha256 == sha256_file(row.hr_path)
+    pd.testing.assert_frame_equal(second.drop("coffee"), first.drop("coffee"))
+    side = json.loads((out / ".sidecar" / "coffee.json").read_text())
+    assert side["key"]["member_sha256"] == hashlib.sha256(png_bytes(new_coffee)).hexdigest()
+    assert side["key"]["image_policy"] == {"alpha": "error", "min_size": 1}
+    assert side["key"]["scale"] == side["key"]["mod_crop"] == 4
+
+
+def test_changed_image_policy_applies_to_every_image(tmp_path, photos):
+    """Issue 19 item 2: after ``alpha: drop``, ``alpha: error`` must fail on the RGBA member."""
+    rgba = np.dstack([photos["chelsea"], np.full(photos["chelsea"].shape[:2], 128, np.uint8)])
+    path = _zip(tmp_path / "alpha.zip", {"set/HR/coffee.png": png_bytes(photos["coffee"]),
+                                         "set/HR/chelsea.png": png_bytes(rgba)})
+    out = tmp_path / "toy"
+    df = run(path, out, images=2, policy=ImagePolicy(alpha="drop"))
+    assert np.array_equal(read_image(df.set_index("image").loc["chelsea"].hr_path),
+                          photos["chelsea"][:88, :64])
+    with pytest.raises(RankSRGANError,
+                       match=r"alpha\.zip: member 'set/HR/chelsea\.png': image has transparency"):
+        run(path, out, images=2, policy=ImagePolicy(alpha="error"))
+    # 'white' composites: a third policy gives other pixels, not the 'drop' pair.
+    white = run(path, out, images=2, policy=ImagePolicy(alpha="white")).set_index("image")
+    assert white.loc["chelsea"].hr_sha256 != df.set_index("image").loc["chelsea"].hr_sha256
+    assert white.loc["coffee"].hr_sha256 == df.set_index("image").loc["coffee"].hr_sha256
+
+
+def test_replaced_or_damaged_output_is_rebuilt(tmp_path, archive, photos):
+    out = tmp_path / "toy"
+    first = run(archive, out)
+    # Another file put in place of an HR image: rebuilt, not listed with its new size.
+    Image.fromarray(photos["coffee"][:8, :8]).save(out / "HR" / "astronaut.png")
+    pd.testing.assert_frame_equal(first, run(archive, out))
+    assert read_image(out / "HR" / "astronaut.png").shape == (100, 124, 3)
+    # An unreadable resume record is only a lost cache.
+    (out / ".sidecar" / "chelsea.json").write_text("{not json")
+    pd.testing.assert_frame_equal(first, run(archive, out))
+    assert json.loads((out / ".sidecar" / "chelsea.json").read_text())["height"] == 88
 
 
 def test_corrupt_member_names_member(tmp_path, photos):

@@ -5,30 +5,46 @@ read under the image policy, crop bottom/right to a multiple of the scale (as th
 ``modcrop``), write ``HR/{id}.png``, downsample as the authors' ``generate_mod_LR_bic.m``
 (MATLAB ``imresize(im2double(hr), 1/scale, 'bicubic')`` then ``imwrite``:
 :func:`ranksrgan.imresize.imresize_im2double`) and write ``LR_x{scale}/{id}.png``.
-Resumable: an image whose HR and LR files both exist is not recomputed (both are written
-atomically, so an existing file is a complete file).
+Resumable, keyed on what made each pair: a sidecar ``.sidecar/{id}.json`` in the dataset
+folder records the source member's name and sha256, the scale (which is also the mod-crop), the
+image policy, the LR recipe, and the HR/LR files' own hashes. A rerun reuses a pair only when
+all of these still match (and both files still hash as recorded); a changed archive member, a
+changed policy (e.g. ``alpha: error`` after ``drop``) or a replaced file rebuilds it. Members are
+therefore hashed on every run (one extracted file at a time); decoding and the bicubic
+downsampling, the expensive part, run only for pairs that are rebuilt.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from ranksrgan.data.extract import iter_extracted, list_members
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize_im2double
-from ranksrgan.io import ImagePolicy, read_image, sha256_file, write_png
+from ranksrgan.io import (
+    ImagePolicy,
+    read_image,
+    sha256_file,
+    write_bytes_atomic,
+    write_png,
+)
 from ranksrgan.io.parquet import write_manifest
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["image", "hr_path", "lr_path", "height", "width", "hr_sha256", "lr_sha256"]
+# Names the HR/LR recipe in each sidecar: change it when the code makes different pixels from
+# the same member and settings, so that old pairs are rebuilt.
+RECIPE = "modcrop + imresize_im2double bicubic, v1"
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
@@ -50,7 +66,8 @@ def _image_ids(archive: Path, names: Sequence[str]) -> dict[str, str]:
 
 
 def _make_pair(src: Path, member: str, archive: Path, scale: int, policy: ImagePolicy,
-               hr_path: Path, lr_path: Path) -> None:
+               hr_path: Path, lr_path: Path) -> tuple[int, int]:
+    """Write the HR/LR pair of one extracted member; return the HR (height, width)."""
     try:
         img = read_image(src, policy)
     except RankSRGANError as exc:
@@ -63,9 +80,39 @@ def _make_pair(src: Path, member: str, archive: Path, scale: int, policy: ImageP
             f"too small for x{scale} downsampling"
         )
     lr = imresize_im2double(hr, 1.0 / scale)
-    # LR first: an HR file without its LR is then never mistaken for a finished pair.
     write_png(lr_path, lr)
     write_png(hr_path, hr)
+    return int(hr.shape[0]), int(hr.shape[1])
+
+
+def pair_key(member: str, member_sha256: str, scale: int, policy: ImagePolicy) -> dict[str, Any]:
+    """Everything that decides a pair's pixels (stored in its sidecar, compared on resume)."""
+    return {
+        "member": member,
+        "member_sha256": member_sha256,
+        "scale": int(scale),
+        "mod_crop": int(scale),
+        "image_policy": asdict(policy),
+        "recipe": RECIPE,
+    }
+
+
+def _reusable(side: Path, key: dict[str, Any], hr_path: Path, lr_path: Path) -> dict | None:
+    """The sidecar record when the pair on disk was made from ``key`` and is unchanged."""
+    if not (side.is_file() and hr_path.is_file() and lr_path.is_file()):
+        return None
+    try:
+        rec = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # a damaged record is only a cache: rebuild the pair
+    if (
+        not isinstance(rec, dict)
+        or rec.get("key") != key
+        or rec.get("hr_sha256") != sha256_file(hr_path)
+        or rec.get("lr_sha256") != sha256_file(lr_path)
+    ):
+        return None
+    return rec
 
 
 def prepare_dataset(
@@ -109,24 +156,39 @@ def prepare_dataset(
     def paths(image: str) -> tuple[Path, Path]:
         return hr_dir / f"{image}.png", lr_dir / f"{image}.png"
 
-    todo = {name: image for image, name in ids.items()
-            if not all(p.is_file() for p in paths(image))}
-    log.info("%s: %d images, %d already prepared, %d to do", dataset, len(ids),
-             len(ids) - len(todo), len(todo))
-    for k, (name, src) in enumerate(iter_extracted(archive, kind, list(todo), out), 1):
-        hr_path, lr_path = paths(todo[name])
-        _make_pair(src, name, archive, scale, policy, hr_path, lr_path)
-        log.info("%s: [%d/%d] %s", dataset, k, len(todo), todo[name])
+    side_dir = out / ".sidecar"
+    image_of = {name: image for image, name in ids.items()}
+    records: dict[str, dict] = {}
+    for name, src in iter_extracted(archive, kind, list(image_of), out):
+        image = image_of[name]
+        hr_path, lr_path = paths(image)
+        side = side_dir / f"{image}.json"
+        key = pair_key(name, sha256_file(src), scale, policy)
+        rec = _reusable(side, key, hr_path, lr_path)
+        if rec is None:
+            # Drop the old record first: a pair half rewritten before a kill is then never
+            # taken for the old one.
+            side.unlink(missing_ok=True)
+            height, width = _make_pair(src, name, archive, scale, policy, hr_path, lr_path)
+            rec = {"key": key, "height": height, "width": width,
+                   "hr_sha256": sha256_file(hr_path), "lr_sha256": sha256_file(lr_path)}
+            write_bytes_atomic(side, json.dumps(rec, indent=1).encode())
+            log.info("%s: [%d/%d] %s prepared", dataset, len(records) + 1, len(ids), image)
+        else:
+            rec["reused"] = True
+        records[image] = rec
+    reused = sum(1 for r in records.values() if r.get("reused"))
+    log.info("%s: %d images, %d reused from an earlier run with the same member and settings, "
+             "%d prepared", dataset, len(ids), reused, len(ids) - reused)
 
     rows = []
     for image in ids:
         hr_path, lr_path = paths(image)
-        with Image.open(hr_path) as im:
-            width, height = im.size
+        rec = records[image]
         rows.append({
             "image": image, "hr_path": str(hr_path), "lr_path": str(lr_path),
-            "height": height, "width": width,
-            "hr_sha256": sha256_file(hr_path), "lr_sha256": sha256_file(lr_path),
+            "height": rec["height"], "width": rec["width"],
+            "hr_sha256": rec["hr_sha256"], "lr_sha256": rec["lr_sha256"],
         })
     df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_manifest(df, manifest)  # paths relative to the manifest's folder
