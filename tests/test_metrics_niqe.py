@@ -10,6 +10,7 @@ import skimage.data
 import torch
 from PIL import Image
 
+from ranksrgan.errors import MetricUndefinedError
 from ranksrgan.metrics import create_metric
 from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
@@ -137,3 +138,42 @@ def test_snapped_pixels_flags_flat_regions_and_not_textured_photos():
     assert snapped_pixels(textured).tolist() == [0]
     # the 120-px flat band, less the filter's reach into the texture, at both scales
     assert snapped_pixels(_flat_band_luma()).item() > 100 * 100
+
+
+# ------------------------------------------------------------ flat images (issue 19)
+
+
+def _const(side: int, value: int) -> torch.Tensor:
+    return _tensor(np.full((side, side, 3), value, np.uint8))
+
+
+@pytest.mark.parametrize(
+    "side,value,luma",
+    [(128, 0, 16), (128, 128, 126), (300, 0, 16), (300, 255, 235)],  # 1 block / 9 blocks
+)
+def test_niqe_on_a_constant_image_says_the_image_is_flat(side, value, luma):
+    """Was NaN (one block) or a raw ``linalg.svd`` error (several blocks)."""
+    with pytest.raises(MetricUndefinedError) as exc:
+        create_metric("niqe")(_const(side, value))
+    assert str(exc.value) == (
+        f"image is flat (constant luma {luma}): NIQE undefined, no block has local contrast"
+    )
+
+
+def test_niqe_without_a_usable_block_says_why_and_names_the_batch_image():
+    # Two flat halves: the one block has an edge but no contrast in every direction.
+    half = np.zeros((128, 128, 3), np.uint8)
+    half[:, 64:] = 200
+    with pytest.raises(MetricUndefinedError, match=r"^NIQE undefined: 0 of 1 blocks have local"):
+        create_metric("niqe")(_tensor(half))
+    # A batch: the message says which image; the photo alone still gets its score.
+    photo = _tensor(skimage.data.coffee()[:128, :128])
+    m = create_metric("niqe")
+    with pytest.raises(MetricUndefinedError, match=r"^image 2 of the batch of 2: image is flat"):
+        m(torch.cat([photo, _const(128, 0)]))
+    assert torch.isfinite(m(photo)).all()
+    # Several blocks, only one of them with contrast: the covariance needs two.
+    one = np.zeros((300, 300, 3), np.uint8)
+    one[:96, :96] = skimage.data.coffee()[:96, :96]
+    with pytest.raises(MetricUndefinedError, match=r"NIQE undefined: 1 of 9 blocks .* 2 needed"):
+        m(_tensor(one))

@@ -1,6 +1,7 @@
 """Ma (NRQM) and PI: our vectorised forests and batched features equal pyiqa's NRQM."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import scipy.io
 import skimage.data
 import torch
 
-from ranksrgan.errors import RankSRGANError
+from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.metrics import create_metric
 from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import ensure_model_file, load_nrqm
@@ -125,3 +126,45 @@ def test_batched_divisive_normalisation_and_resize_equal_pyiqa():
     for band in (lp[0], lp[6]):
         ref = imresize(band, sizes=pyr[0].shape[1:])
         torch.testing.assert_close(resize(band, pyr[0].shape[1:]), ref, rtol=1e-5, atol=1e-4)
+
+
+# ------------------------------------------------------------ flat images (issue 19)
+
+
+def _rgb(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].double() / 255.0
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A small synthetic model: the flat-image decision does not depend on the forests."""
+    p = tmp_path_factory.mktemp("nrqm_small") / "NRQM_model_SYNTHETIC.mat"
+    write_synthetic_nrqm(p, seed=3, n_trees=20)
+    return p
+
+
+@pytest.mark.parametrize("side", [128, 300])
+def test_ma_and_pi_refuse_a_constant_image_like_niqe(small_model, side):
+    """Decision (nrqm module docstring): a flat image has no Ma, as it has no NIQE.
+
+    Before, all-black gave a raw ``linalg.inv`` error at 128 px and Ma 6.03 at 300 px (a value
+    read from FFT rounding noise) while NIQE failed.
+    """
+    black = _rgb(np.zeros((side, side, 3), np.uint8))
+    flat = "image is flat (constant luma 16)"
+    with pytest.raises(MetricUndefinedError) as exc:
+        create_metric("ma", model_path=str(small_model))(black)
+    assert str(exc.value) == f"{flat}: Ma undefined, no pyramid band has contrast"
+    with pytest.raises(MetricUndefinedError) as exc:
+        create_metric("pi", model_path=str(small_model))(black)
+    assert str(exc.value).startswith(f"PI undefined: {flat}: Ma undefined")
+    with pytest.raises(MetricUndefinedError, match=f"^{re.escape(flat)}: NIQE undefined"):
+        create_metric("niqe")(black)
+
+
+def test_ma_still_scores_images_with_some_contrast(small_model):
+    # Two flat halves (NIQE undefined: no block has contrast in every direction) keep their
+    # Ma value: only constant images are refused.
+    half = np.zeros((128, 128, 3), np.uint8)
+    half[:, 64:] = 200
+    assert np.isfinite(create_metric("ma", model_path=str(small_model))(_rgb(half)).item())

@@ -9,6 +9,16 @@ MATLAB semantics kept on purpose (they decide ties and degenerate blocks):
   treat the row as a vector (the variance of its 36 values), as MATLAB does;
 - residuals |im - mu| < 1e-9 (flat regions) are set to exactly 0 (see _normalize_padded);
 - the second scale is MATLAB ``imresize(im, 0.5)`` of the double image (no rounding).
+
+Where NIQE has no value it says why instead of returning NaN or failing inside
+``torch.linalg``: a block whose MSCN coefficients (or one of the four pairwise products) have
+no negative or no positive value has undefined AGGD features, and with fewer such complete
+blocks than the fit needs (one for a single-block image, else two for the covariance) the
+score is undefined. :func:`niqe_luma` then raises
+:class:`~ranksrgan.errors.MetricUndefinedError`: "image is flat (constant luma 16): NIQE
+undefined, no block has local contrast" for a constant image, or the count of usable blocks
+for one that is flat except for edges or ramps. Scores of every other image are unchanged
+(the check only reads the features). Ma refuses constant images too (see ``nrqm``).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import numpy as np
 import torch
 from scipy.special import gamma as gamma_fn
 
+from ranksrgan.errors import MetricUndefinedError
 from ranksrgan.metrics.fidelity import valid_filter
 from ranksrgan.metrics.resize import imresize_double
 
@@ -221,6 +232,50 @@ def _nancov_mean(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, torch.stack(covs)
 
 
+def _which(i: int, n: int) -> str:
+    return f"image {i + 1} of the batch of {n}: " if n > 1 else ""
+
+
+def refuse_flat(img: torch.Tensor, metric: str, why: str = "no block has local contrast") -> None:
+    """Raise :class:`MetricUndefinedError` for the first constant image of a batch N x H x W.
+
+    A constant image has no local contrast at all: no-reference metrics built on local
+    statistics (NIQE's MSCN coefficients, Ma's normalised pyramid bands) are undefined on it.
+    """
+    flat = img.amax(dim=(-2, -1)) == img.amin(dim=(-2, -1))
+    if bool(flat.any()):
+        i = int(flat.nonzero()[0, 0])
+        value = float(img[i].reshape(-1)[0])
+        raise MetricUndefinedError(
+            f"{_which(i, img.shape[0])}image is flat (constant luma {value:g}): {metric} "
+            f"undefined, {why}"
+        )
+
+
+def _refuse_undefined(im: torch.Tensor, feat: torch.Tensor) -> None:
+    """Raise when NIQE cannot be fitted: too few blocks with every feature defined.
+
+    ``feat`` is N x B x 36. NaN features come only from blocks without local contrast in some
+    direction (AGGD side of size 0); ``_nancov_mean`` then gives a NaN mean (no complete block
+    in a single-block image) or a NaN covariance (fewer than two complete blocks).
+    """
+    n, b = feat.shape[:2]
+    need = min(b, 2)
+    complete = (~torch.isnan(feat)).all(dim=-1).sum(dim=1)
+    bad = complete < need
+    if not bool(bad.any()):
+        return
+    i = int(bad.nonzero()[0, 0])
+    try:
+        refuse_flat(im[i : i + 1], "NIQE")  # the plainest reason first
+    except MetricUndefinedError as exc:
+        raise MetricUndefinedError(f"{_which(i, n)}{exc}") from None
+    raise MetricUndefinedError(
+        f"{_which(i, n)}NIQE undefined: {int(complete[i])} of {b} blocks have local contrast in "
+        f"every direction, {need} needed (flat areas, straight edges or ramps only)"
+    )
+
+
 def snapped_pixels(img: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
     """Per luma image (N x H x W, [0, 255]): how many MSCN residuals NIQE snaps to 0.
 
@@ -247,6 +302,10 @@ def niqe_luma(
     Images must be at least ``block`` pixels in both dimensions (one whole block).
     ``chunk_px`` sets the band size of the work (default: by device); scores do not depend
     on it.
+
+    Raises:
+        MetricUndefinedError: an image is flat or has too few blocks with local contrast
+            (see the module docstring); the message names its position in a batch.
     """
     n, h, w = img.shape
     nbh, nbw = h // block, w // block
@@ -261,6 +320,7 @@ def niqe_luma(
         ],
         dim=-1,
     )
+    _refuse_undefined(im, feat)
     mu, cov = _nancov_mean(feat)
     mu_p = mu_pris.to(feat)
     cov_p = cov_pris.to(feat)

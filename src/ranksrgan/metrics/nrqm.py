@@ -12,6 +12,16 @@ pyramid, the Gaussian pyramid, the block DCT and im2col helpers. What is ours, a
 - the three forests are walked for every tree and image at once on node arrays (one step per
   tree level), instead of a Python loop over trees.
 PI = ((10 - Ma) + NIQE) / 2 (Blau et al., PIRM 2018).
+
+Flat images (decision, issue 19): Ma, like NIQE, is undefined on a constant image and raises
+:class:`~ranksrgan.errors.MetricUndefinedError` ("image is flat (constant luma 16): Ma
+undefined, no pyramid band has contrast"); PI then too. The reference arithmetic has no value
+there either: every pyramid band is zero up to FFT rounding, so the divisive normalisation's
+covariance is singular. Where rounding happens to leave it invertible the forests still return
+a number (an all-black 300 x 300 image gave Ma 6.03, an all-black 128 x 128 one a
+singular-matrix error), but that number is read from rounding noise, not from the image, so
+it is refused. Any other singular normalisation is reported the same way. Images with any
+contrast are scored exactly as before.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ranksrgan.errors import RankSRGANError
+from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.metrics import Metric
 from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
 from ranksrgan.metrics.fidelity import ssim_window, valid_filter
@@ -204,8 +214,21 @@ def forest_predict(forest: Forest, feat: np.ndarray) -> np.ndarray:
 
 
 def ma_from_luma(y: torch.Tensor, model: NRQMModel) -> torch.Tensor:
-    """Ma score of luma images N x H x W on [0, 255]."""
-    feats = nrqm_features(y)
+    """Ma score of luma images N x H x W on [0, 255].
+
+    Raises:
+        MetricUndefinedError: a constant image, or a band whose normalisation is singular.
+    """
+    from ranksrgan.metrics.niqe import refuse_flat
+
+    refuse_flat(y, "Ma", "no pyramid band has contrast")
+    try:
+        feats = nrqm_features(y)
+    except torch.linalg.LinAlgError:
+        raise MetricUndefinedError(
+            "Ma undefined: a steerable-pyramid band has no contrast, so its divisive "
+            "normalisation is singular (flat or nearly flat image)"
+        ) from None
     preds = [forest_predict(f, x.cpu().numpy()) for f, x in zip(model.forests, feats, strict=True)]
     design = np.column_stack([np.ones(y.shape[0])] + preds)
     return torch.from_numpy(design @ model.linear)
@@ -280,7 +303,10 @@ def build_pi(
     niqe = build_niqe(device, colour, shave, block, quantize, params_path)
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        return ((10.0 - ma(x)) + niqe(x)) / 2.0
+        try:
+            return ((10.0 - ma(x)) + niqe(x)) / 2.0
+        except MetricUndefinedError as exc:
+            raise MetricUndefinedError(f"PI undefined: {exc}") from None
 
     params = {
         **ma.params,
