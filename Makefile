@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: demo test lint venv clean-demo
+.PHONY: demo test lint venv clean-demo browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,8 +18,19 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile config/demo.yaml --rerun-incomplete
+	@echo "Report: $(CURDIR)/results/demo/report/index.html (Markdown: results/demo/report/index.md)"
 
-test: $(STAMP)
+# Headless Chromium for the report's browser test (Debian package). Idempotent; without root
+# it only warns, and tests/test_report_browser.py skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "warning: chromium is not installed and this is not root: the report's browser test will skip"; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/snakefmt --check workflow/
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

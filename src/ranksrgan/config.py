@@ -88,6 +88,7 @@ def _check_references(config: dict[str, Any], source: str) -> None:
     ]
     refs += _train_references(config, datasets)
     refs += _rankdata_references(config, datasets, methods)
+    refs += _report_references(config, datasets, methods)
     for key, value, known, kind in refs:
         if value not in known:
             raise RankSRGANError(
@@ -97,6 +98,29 @@ def _check_references(config: dict[str, Any], source: str) -> None:
     _check_trained_methods(config, source)
     _check_rankdata(config, source)
     _check_metric_names(config.get("score", {}).get("metrics", []), source)
+
+
+def _report_references(
+    config: dict[str, Any], datasets: dict[str, Any], methods: dict[str, Any]
+) -> list[tuple]:
+    """Names the report section maps paper rows and datasets to (a typo would read "not run")."""
+    rep = config.get("report") or {}
+    presets = (config.get("train") or {}).get("presets", {})
+    refs: list[tuple] = [
+        (f"report.datasets.{k}.dataset", v["dataset"], datasets, "dataset")
+        for k, v in (rep.get("datasets") or {}).items()
+    ]
+    refs += [
+        (f"report.methods.{k}", v, {"HR": None, **methods}, "method")
+        for k, v in (rep.get("methods") or {}).items()
+    ]
+    refs += [
+        (f"report.curves.{k}", v, presets, "train preset")
+        for k, v in (rep.get("curves") or {}).items()
+    ]
+    if (rep.get("crops") or {}).get("dataset"):
+        refs.append(("report.crops.dataset", rep["crops"]["dataset"], datasets, "dataset"))
+    return refs
 
 
 def _train_references(config: dict[str, Any], datasets: dict[str, Any]) -> list[tuple]:
