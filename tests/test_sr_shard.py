@@ -141,9 +141,9 @@ def test_resume_skips_matching_images_only(manifest, tmp_path):
     calls = []
 
     class Counting(Upscaler):
-        def __call__(self, lr):
+        def __call__(self, lr, image=None):
             calls.append(lr.shape)
-            return super().__call__(lr)
+            return super().__call__(lr, image)
 
     up = Counting(MethodSpec("bicubic", kind="bicubic"))
     out, shard = tmp_path / "o", tmp_path / "o" / "shards" / "0.parquet"
@@ -246,9 +246,9 @@ def test_resume_keys_on_the_lr_file_and_weights(manifest, srresnet_weights, tmp_
     calls = []
 
     class Counting(Upscaler):
-        def __call__(self, lr):
+        def __call__(self, lr, image=None):
             calls.append(lr.shape)
-            return super().__call__(lr)
+            return super().__call__(lr, image)
 
     up = Counting(MethodSpec("bicubic", kind="bicubic"))
     out, shard = tmp_path / "o", tmp_path / "o" / "shards" / "0.parquet"

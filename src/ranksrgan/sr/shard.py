@@ -144,10 +144,13 @@ class Upscaler:
             )
         return fp
 
-    def __call__(self, lr):
+    def __call__(self, lr, image: str | None = None):
         if self.model is None:
             return bicubic_upscale(lr, self.scale)
-        out = upscale_image(self.model, lr, self.scale, self.torch_device, self.opts)
+        source = f"method '{self.spec.name}' ({self.spec.weights})"
+        out = upscale_image(
+            self.model, lr, self.scale, self.torch_device, self.opts, image=image, source=source
+        )
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
         return out
@@ -209,7 +212,7 @@ def run_shard(
         if rec is None:
             lr = read_image(row.lr_path)
             t0 = time.perf_counter()
-            sr = upscaler(lr)
+            sr = upscaler(lr, image=str(row.lr_path))
             runtime = time.perf_counter() - t0
             want = (lr.shape[0] * upscaler.scale, lr.shape[1] * upscaler.scale)
             if sr.shape[:2] != want:
