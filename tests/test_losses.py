@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,3 +145,63 @@ def test_rank_content_bn_modes():
     assert torch.allclose(s_e1, s_e2, atol=1e-6)
     with pytest.raises(RankSRGANError, match="bn_mode"):
         build_loss("rank_content", ranker=_ranker(), bn_mode="frozen")
+
+
+# ------------------------------------------------------------------ Ranker pair losses
+def _pair(out_a, out_b, la, lb):
+    t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    return t(out_a), t(out_b), t(la), t(lb)
+
+
+def test_margin_ranking_label_direction_and_values():
+    """Lower label = better = lower Ranker output: the authors' target and clamp."""
+
+    loss = build_loss("margin_ranking", margin=0.5, clamp=5.0)
+    # a is worse (higher NIQE label): a's output must exceed b's by the margin -> zero loss
+    assert float(loss(*_pair([2.0], [1.0], [6.0], [4.0]))) == 0.0
+    # the same outputs with the labels swapped: loss = -(-1)(2 - 1)... = (2 - 1) + 0.5
+    assert float(loss(*_pair([2.0], [1.0], [4.0], [6.0]))) == pytest.approx(1.5)
+    # inside the margin: 0.5 - 0.2
+    assert float(loss(*_pair([1.2], [1.0], [6.0], [4.0]))) == pytest.approx(0.3)
+    # equal labels: target +1 (the authors' >=)
+    assert float(loss(*_pair([0.0], [0.0], [5.0], [5.0]))) == pytest.approx(0.5)
+    # outputs clamped to +-5 before the loss: 9 acts as 5, and its gradient is cut
+    a = torch.tensor([9.0], requires_grad=True)
+    val = loss(a, torch.tensor([4.0]), torch.tensor([4.0]), torch.tensor([6.0]))
+    assert float(val) == pytest.approx(1.5)
+    val.backward()
+    assert float(a.grad) == 0.0
+
+
+def test_fidelity_loss_thurstone_probability():
+    from scipy.stats import norm
+
+
+    loss = build_loss("fidelity")
+    a, b = 0.7, -0.3
+    p = norm.cdf((a - b) / np.sqrt(2))  # P(a is worse), unit variance per output
+    want_worse = 1 - np.sqrt(p)  # label_a > label_b: r = 1
+    want_better = 1 - np.sqrt(1 - p)  # label_a < label_b: r = 0
+    want_tie = 1 - np.sqrt(0.5 * p) - np.sqrt(0.5 * (1 - p))
+    # tolerance: the loss adds eps 1e-8 under each sqrt (sqrt(eps) = 1e-4)
+    assert float(loss(*_pair([a], [b], [5.0], [3.0]))) == pytest.approx(want_worse, abs=3e-4)
+    assert float(loss(*_pair([a], [b], [3.0], [5.0]))) == pytest.approx(want_better, abs=3e-4)
+    assert float(loss(*_pair([a], [b], [4.0], [4.0]))) == pytest.approx(want_tie, abs=3e-4)
+    # gradient pushes the worse patch's output up (lower = better direction)
+    x = torch.tensor([0.0], requires_grad=True)
+    loss(x, torch.tensor([0.0]), torch.tensor([5.0]), torch.tensor([3.0])).backward()
+    assert float(x.grad) < 0
+
+
+def test_rank_regression_is_mse_to_the_labels():
+
+    loss = build_loss("rank_regression")
+    got = float(loss(*_pair([1.0, 2.0], [0.0, 0.0], [2.0, 2.0], [1.0, -1.0])))
+    assert got == pytest.approx(0.5 * ((1 + 0) / 2 + (1 + 1) / 2))
+
+
+def test_ranker_loss_names_are_registered():
+    from ranksrgan.losses import LOSSES, RANKER_LOSSES
+
+    assert set(RANKER_LOSSES) == {"margin", "regression", "fidelity"}
+    assert set(RANKER_LOSSES.values()) <= set(LOSSES)

@@ -1,0 +1,121 @@
+"""``ranksrgan ranker train``: train one Ranker on a rank index, evaluate it, print its SROCC.
+
+Every value comes as an argument (the Snakemake rule passes the config's ``ranker.<name>``
+section explicitly); unset optimiser values come from the named schedule (``code`` or
+``paper``, see ``ranksrgan.ranker.schedules``). Reruns resume from OUT/checkpoint/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ranksrgan.errors import RankSRGANError
+
+if TYPE_CHECKING:
+    from ranksrgan.ranker.engine import RankerOptions
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    """Add the ``ranker`` subcommand (``ranker train``)."""
+    p = subparsers.add_parser(
+        "ranker",
+        help="train a Ranker on a rank index (the paper's stage 2)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="ranker_cmd", metavar="CMD", required=True)
+    t = sub.add_parser("train", help="train, export model.pth + model.json, evaluate")
+    t.add_argument("--index", required=True, help="rank index (R/rankdata/NAME/index.parquet)")
+    t.add_argument("--out", required=True, help="output folder (R/ranker/NAME)")
+    t.add_argument("--name", help="Ranker name (default: the output folder's name)")
+    t.add_argument("--cache-dir", help="decoded-image cache folder (default: OUT/cache)")
+    t.add_argument(
+        "--arch", default="ranker_vgg12", help="ranker_vgg8 | ranker_vgg12 | ranker_vgg16"
+    )
+    t.add_argument("--arch-options", default="{}", help="JSON, e.g. '{\"nf\": 64}'")
+    t.add_argument("--loss", default="margin", choices=["margin", "regression", "fidelity"])
+    t.add_argument("--margin", type=float, default=0.5)
+    t.add_argument("--clamp", type=float, default=5.0, help="margin loss: output clamp")
+    t.add_argument("--schedule", default="code", choices=["code", "paper"])
+    t.add_argument("--lr", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--milestones", type=int, nargs="*")
+    t.add_argument("--gamma", type=float)
+    t.add_argument("--iterations", type=int)
+    t.add_argument("--patch", type=int, help="crop side (default: the index's patch size)")
+    t.add_argument("--augment", action="store_true", help="random crops + flips")
+    t.add_argument("--seed", type=int, default=10)
+    t.add_argument("--checkpoint-every", type=int, default=5000)
+    t.add_argument("--log-every", type=int, default=100)
+    t.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="CUDA only")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    t.add_argument("--workers", type=int, default=4)
+    t.add_argument("--label", action="append", default=[], help="stand-in label (repeatable)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.set_defaults(func=run_train)
+
+
+def options_from_args(args: argparse.Namespace) -> RankerOptions:
+    """The run's :class:`RankerOptions` from parsed arguments."""
+    from ranksrgan.ranker.engine import RankerOptions
+
+    try:
+        arch_options = json.loads(args.arch_options)
+    except json.JSONDecodeError as exc:
+        raise RankSRGANError(f"--arch-options: invalid JSON ({exc})") from None
+    if not isinstance(arch_options, dict):
+        raise RankSRGANError("--arch-options: expected a JSON object")
+    return RankerOptions(
+        name=args.name or Path(args.out).name,
+        arch=args.arch,
+        arch_options=arch_options,
+        loss=args.loss,
+        margin=args.margin,
+        clamp=args.clamp,
+        schedule=args.schedule,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        milestones=tuple(args.milestones) if args.milestones is not None else None,
+        gamma=args.gamma,
+        iterations=args.iterations,
+        patch=args.patch,
+        augment=args.augment,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        workers=args.workers,
+        labels=tuple(args.label),
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, export, evaluate; print the validation SROCC."""
+    from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
+    from ranksrgan.training import pick_device
+
+    opts = options_from_args(args)
+    paths = RankerPaths(
+        index=Path(args.index),
+        out_dir=Path(args.out),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+    )
+    trainer = RankerTrainer(opts, paths, pick_device(args.device))
+    s = trainer.run()
+    fmt = lambda v: "n/a" if v is None or v != v else f"{v:.4f}"  # noqa: E731
+    print(
+        f"ranker {opts.name}: validation SROCC {fmt(s['srocc'])} (KROCC {fmt(s['krocc'])}, "
+        f"PLCC {fmt(s['plcc'])}, pair accuracy {fmt(s['pair_accuracy'])}; "
+        f"{s['n_patches']} patches, {trainer.iteration} iterations)"
+        + (f"; STAND-IN: {', '.join(trainer.labels)}" if trainer.labels else "")
+    )
+    return 0

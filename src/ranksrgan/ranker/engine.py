@@ -1,0 +1,364 @@
+"""The Ranker trainer: pairs from the rank index, one loss, Adam + MultiStepLR, resumable.
+
+Step (the authors' ``Ranker_model``): the two patches of each pair go through the Ranker in
+two forward passes (so BatchNorm normalises each side with its own batch statistics, as in
+their code), the pair loss is computed on the two outputs and the labels, one Adam step, one
+scheduler step. Speed on CUDA: bf16 autocast, ``channels_last``, fused Adam, uint8 batches
+moved to the device before conversion, and no host synchronisation inside the step (values
+stay on the device until a log interval ends).
+
+Resume: ``checkpoint/last.pth`` holds the network, optimiser, scheduler, RNG state and log
+rows; samples are keyed by iteration, so a SIGKILLed run rerun with the same command ends
+with the same weights, bit for bit on CPU. A checkpoint made from another index or other
+options is not resumed: the run starts over (logged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ranksrgan import archs
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.io import sha256_file, write_bytes_atomic, write_parquet_atomic
+from ranksrgan.losses import RANKER_LOSSES, build_loss
+from ranksrgan.ranker.data import PairDataset, check_patches
+from ranksrgan.ranker.evaluate import ranker_outputs, summarise
+from ranksrgan.ranker.index import RankIndex, read_rank_index
+from ranksrgan.ranker.schedules import get_schedule
+from ranksrgan.training import (
+    check_finite,
+    export_weights,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_all,
+    set_rng_state,
+    write_metadata,
+)
+from ranksrgan.training.data import ImageCache, files_key, iteration_loader
+
+log = logging.getLogger(__name__)
+COLUMNS = ["loss", "pair_acc"]
+MIN_PATCH = 32
+
+
+@dataclass(frozen=True)
+class RankerOptions:
+    """Everything one Ranker run needs (plain values; ``None`` = the schedule's value)."""
+
+    name: str
+    arch: str = "ranker_vgg12"
+    arch_options: dict = field(default_factory=dict)
+    loss: str = "margin"
+    margin: float = 0.5
+    clamp: float = 5.0
+    schedule: str = "code"
+    lr: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+    milestones: tuple[int, ...] | None = None
+    gamma: float | None = None
+    iterations: int | None = None
+    patch: int | None = None  # None = the index's patch size (the authors' full patches)
+    augment: bool = False
+    seed: int = 10
+    checkpoint_every: int = 5000
+    log_every: int = 100
+    precision: str = "bf16"
+    channels_last: bool = True
+    workers: int = 4
+    labels: tuple[str, ...] = ()
+
+    def resolved(self) -> dict:
+        """The schedule's values with this run's overrides applied."""
+        s = get_schedule(self.schedule)
+        pick = lambda mine, default: default if mine is None else mine  # noqa: E731
+        return {
+            "name": self.schedule,
+            "lr": pick(self.lr, s.lr),
+            "weight_decay": pick(self.weight_decay, s.weight_decay),
+            "batch_size": pick(self.batch_size, s.batch_size),
+            "milestones": list(pick(self.milestones, s.milestones)),
+            "gamma": pick(self.gamma, s.gamma),
+            "iterations": pick(self.iterations, s.iterations),
+            "betas": list(s.betas),
+        }
+
+    def to_json(self) -> dict:
+        """Plain JSON-able dict (model.json, the checkpoint's options hash)."""
+        return {**asdict(self), "schedule_values": self.resolved()}
+
+
+@dataclass(frozen=True)
+class RankerPaths:
+    """Files one Ranker run reads and writes."""
+
+    index: Path
+    out_dir: Path
+    cache_dir: Path | None = None
+
+
+class RankerTrainer:
+    """Builds the Ranker, its loss and data for one run, trains (or resumes) and evaluates."""
+
+    def __init__(self, opts: RankerOptions, paths: RankerPaths, device: torch.device):
+        self.opts, self.paths, self.device = opts, paths, device
+        self.out = Path(paths.out_dir)
+        self.ckpt_dir = self.out / "checkpoint"
+        self.sched = opts.resolved()
+        if opts.loss not in RANKER_LOSSES:
+            raise RankSRGANError(
+                f"ranker {opts.name}: unknown loss '{opts.loss}' "
+                f"(known: {', '.join(sorted(RANKER_LOSSES))})"
+            )
+        self.index: RankIndex = read_rank_index(paths.index)
+        self.index_sha256 = sha256_file(paths.index)
+        self.labels = list(
+            dict.fromkeys(
+                [*opts.labels, *(f"rank data: {s}" for s in self.index.stand_in_labels())]
+            )
+        )
+        for lab in self.labels:
+            log.warning("ranker %s: STAND-IN: %s", opts.name, lab)
+        self.patch = opts.patch or int(self.index.rows["size"].min())
+        if self.patch < MIN_PATCH:
+            raise RankSRGANError(
+                f"ranker {opts.name}: patch {self.patch} is smaller than {MIN_PATCH} "
+                "(the Rankers halve the size five times)"
+            )
+        seed_all(opts.seed)
+        cuda = device.type == "cuda"
+        self.amp = cuda and opts.precision == "bf16"
+        self.mem_format = (
+            torch.channels_last if (cuda and opts.channels_last) else torch.contiguous_format
+        )
+        self.net = archs.build(opts.arch, **opts.arch_options)
+        self.net.to(device, memory_format=self.mem_format).train()
+        loss_opts = {"margin": opts.margin, "clamp": opts.clamp} if opts.loss == "margin" else {}
+        self.loss_fn = build_loss(RANKER_LOSSES[opts.loss], **loss_opts)
+        self.opt = torch.optim.Adam(
+            self.net.parameters(),
+            lr=self.sched["lr"],
+            betas=tuple(self.sched["betas"]),
+            weight_decay=self.sched["weight_decay"],
+            **({"fused": True} if cuda else {}),
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.opt, self.sched["milestones"], self.sched["gamma"]
+        )
+        self.iteration = 0
+        self.log_rows: list[dict] = []
+        self._pending: list[torch.Tensor] = []
+        self.run_hash = hashlib.sha256(
+            json.dumps(
+                {"options": opts.to_json(), "index": self.index_sha256}, sort_keys=True
+            ).encode()
+        ).hexdigest()
+
+    # ----------------------------------------------------------------------------- data
+    def _cache(self) -> ImageCache:
+        files = self.index.files
+        root = self.paths.cache_dir or (self.out / "cache")
+        cache = ImageCache.build(files, Path(root) / f"ranker-{files_key(files)}")
+        check_patches(self.index, cache)
+        return cache
+
+    # ----------------------------------------------------------------------------- step
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        return x.contiguous(memory_format=self.mem_format)
+
+    def step(
+        self, a_u8: torch.Tensor, b_u8: torch.Tensor, la: torch.Tensor, lb: torch.Tensor
+    ) -> torch.Tensor:
+        """One optimiser step on a batch of pairs; returns ``[loss, pair accuracy]`` (no sync)."""
+        a, b = self._to_device(a_u8), self._to_device(b_u8)
+        la = la.to(self.device, non_blocking=True).float()
+        lb = lb.to(self.device, non_blocking=True).float()
+        with self._autocast():
+            out_a = self.net(a).float().reshape(-1)
+            out_b = self.net(b).float().reshape(-1)
+        loss = self.loss_fn(out_a, out_b, la, lb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            differ = la != lb
+            agree = ((out_a - out_b) * (la - lb) > 0) & differ
+            acc = agree.sum().float() / differ.sum().clamp(min=1).float()
+        return torch.stack([loss.detach().float(), acc])
+
+    # ----------------------------------------------------------------------------- state
+    def state(self) -> dict:
+        """Everything a bit-exact resume needs."""
+        return {
+            "iteration": self.iteration,
+            "run_hash": self.run_hash,
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "log_rows": [
+                [r["iteration"], r["n"], r["loss"], r["pair_acc"], r["lr"]] for r in self.log_rows
+            ],
+        }
+
+    def restore(self, ck: dict) -> bool:
+        """Inverse of :meth:`state`; False (nothing restored) for another index or options."""
+        if ck.get("run_hash") != self.run_hash:
+            log.warning(
+                "ranker %s: %s was made from another index or options: starting over",
+                self.opts.name,
+                self.ckpt_dir / "last.pth",
+            )
+            return False
+        self.net.load_state_dict(ck["net"])
+        self.opt.load_state_dict(ck["opt"])
+        self.scheduler.load_state_dict(ck["sched"])
+        set_rng_state(ck["rng"])
+        self.iteration = int(ck["iteration"])
+        keys = ["iteration", "n", "loss", "pair_acc", "lr"]
+        self.log_rows = [dict(zip(keys, r, strict=True)) for r in ck["log_rows"]]
+        return True
+
+    def _flush(self) -> None:
+        """Move pending step values to the host (one sync per log interval) and check them."""
+        if not self._pending:
+            return
+        vals = torch.stack(self._pending).cpu().double()
+        check_finite(
+            vals, COLUMNS, self.iteration - len(self._pending) + 1, f"ranker {self.opts.name}"
+        )
+        mean = vals.mean(0).tolist()
+        self.log_rows.append(
+            {
+                "iteration": self.iteration,
+                "n": len(self._pending),
+                "loss": mean[0],
+                "pair_acc": mean[1],
+                "lr": self.opt.param_groups[0]["lr"],
+            }
+        )
+        self._pending = []
+
+    def _checkpoint(self) -> None:
+        self._flush()
+        save_checkpoint(self.ckpt_dir, self.state())
+        df = pd.DataFrame(self.log_rows, columns=["iteration", "n", "loss", "pair_acc", "lr"])
+        df.insert(0, "ranker", self.opts.name)
+        write_parquet_atomic(df, self.out / "train_log.parquet")
+
+    # ----------------------------------------------------------------------------- loop
+    def run(self) -> dict:
+        """Train (resuming when possible), export, evaluate; return the evaluation summary."""
+        ck = load_checkpoint(self.ckpt_dir)
+        if ck is not None and self.restore(ck):
+            log.info("ranker %s: resumed at iteration %d", self.opts.name, self.iteration)
+        cache = self._cache()
+        if self.iteration < self.sched["iterations"]:
+            self._loop(cache)
+        self._checkpoint()
+        summary = self.evaluate(cache)
+        self.export(summary)
+        return summary
+
+    def _loop(self, cache: ImageCache) -> None:
+        opts, total = self.opts, self.sched["iterations"]
+        dataset = PairDataset(self.index, cache, self.patch, opts.seed, opts.augment)
+        loader = iteration_loader(
+            dataset,
+            self.iteration,
+            total,
+            self.sched["batch_size"],
+            opts.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        t0, start = time.perf_counter(), self.iteration
+        for a, b, la, lb in loader:
+            self._pending.append(self.step(a, b, la, lb))
+            self.iteration += 1
+            if self.iteration % opts.log_every == 0 or self.iteration == total:
+                self._flush()
+                row = self.log_rows[-1]
+                rate = (time.perf_counter() - t0) / max(1, self.iteration - start)
+                msg = (
+                    f"ranker {opts.name} it {self.iteration}/{total} loss={row['loss']:.4g} "
+                    f"pair_acc={row['pair_acc']:.3f} ({1000 * rate:.1f} ms/it)"
+                )
+                log.info(msg)
+            if self.iteration % opts.checkpoint_every == 0 and self.iteration < total:
+                self._checkpoint()
+        self._flush()
+
+    # ----------------------------------------------------------------------------- outputs
+    def evaluate(self, cache: ImageCache) -> dict:
+        """Write ``eval.parquet`` and ``eval_summary.json`` for the validation split."""
+        ev = ranker_outputs(self.net, self.index, cache, self.device)
+        ev.insert(0, "ranker", self.opts.name)
+        ev["stand_in"] = "; ".join(self.labels) or None
+        write_parquet_atomic(ev, self.out / "eval.parquet")
+        summary = {"ranker": self.opts.name, "iterations": self.iteration, **summarise(ev)}
+        if not len(ev):
+            log.warning("ranker %s: the index has no validation rows: no SROCC", self.opts.name)
+        write_bytes_atomic(
+            self.out / "eval_summary.json",
+            json.dumps(_clean(summary), indent=2).encode(),
+        )
+        return summary
+
+    def export(self, summary: dict) -> Path:
+        """Write ``model.pth`` (plain fp32 state dict, authors' keys) and ``model.json``."""
+        path = self.out / "model.pth"
+        sha = export_weights(self.net, path)
+        rows = self.index.rows
+        levels = rows.groupby("method")["level"].first().sort_values()
+        meta = {
+            "ranker": self.opts.name,
+            "arch": self.opts.arch,
+            "arch_options": self.opts.arch_options,
+            "iterations": self.iteration,
+            "loss": self.opts.loss,
+            "schedule": self.sched,
+            "data": {
+                "index": str(self.paths.index),
+                "index_sha256": self.index_sha256,
+                "metric": self.index.metric,
+                "methods": {str(m): int(v) for m, v in levels.items()},
+                "patch": self.patch,
+                "augment": self.opts.augment,
+                "train_positions": len(self.index.positions("train")),
+                "val_patches": int((rows["split"] == "val").sum()),
+            },
+            "stand_in": bool(self.labels),
+            "labels": self.labels,
+            "weights_sha256": sha,
+            "eval": {k: summary[k] for k in ("srocc", "krocc", "plcc", "pair_accuracy")},
+            "options": self.opts.to_json(),
+        }
+        write_metadata(path, _clean(meta))
+        return path
+
+
+def _clean(obj):
+    """JSON-safe copy: NaN/inf -> null (strict JSON readers reject NaN), tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,112 @@
+"""The rank index as the Ranker reads it (contract written by the rankdata stage).
+
+One row per image x position x method: ``image``, ``dataset`` (str), ``x``, ``y``, ``size``
+(int: 0-based top-left pixel and side of the square patch), ``method`` (str), ``level`` (int,
+0 = worst perceptual level), ``path`` (the full image the patch is cropped from, relative to
+the index file's folder; absolute paths are taken as they are), ``score`` (float, the metric),
+``label`` (float, oriented so that lower = better), ``metric`` (str), ``split`` (train/val).
+Optional: ``stand_in`` (labels of stand-in inputs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ranksrgan.errors import RankSRGANError
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "image",
+    "dataset",
+    "x",
+    "y",
+    "size",
+    "method",
+    "level",
+    "path",
+    "score",
+    "label",
+    "metric",
+    "split",
+)
+POSITION = ("dataset", "image", "y", "x", "size")
+
+
+@dataclass
+class RankIndex:
+    """The index rows (``path`` resolved, ``file`` = row's image number in ``files``)."""
+
+    rows: pd.DataFrame
+    files: list[str]
+    path: Path
+
+    def split(self, name: str) -> pd.DataFrame:
+        """Rows of one split (``train`` or ``val``)."""
+        return self.rows[self.rows["split"] == name]
+
+    def positions(self, split: str) -> list[np.ndarray]:
+        """Row numbers of each position of ``split`` with >= 2 methods, sorted by level."""
+        df = self.split(split)
+        out = []
+        for _, g in df.groupby(list(POSITION), sort=True):
+            if len(g) >= 2:
+                out.append(g.sort_values("level", kind="stable").index.to_numpy())
+        return out
+
+    @property
+    def metric(self) -> str:
+        """The label metric (one per index)."""
+        return ", ".join(sorted(self.rows["metric"].astype(str).unique()))
+
+    def stand_in_labels(self) -> list[str]:
+        """Stand-in labels carried by the index's rows (e.g. SR images of tiny demo networks)."""
+        if "stand_in" not in self.rows:
+            return []
+        vals = self.rows["stand_in"].dropna().astype(str)
+        return sorted({v for s in vals for v in s.split("; ") if v})
+
+
+def read_rank_index(path: str | os.PathLike) -> RankIndex:
+    """Read and check the rank index; one-line errors name the file and the problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise RankSRGANError(f"{p}: rank index not found")
+    try:
+        df = pd.read_parquet(p)
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises several types for a damaged file)
+        raise RankSRGANError(f"{p}: unreadable rank index ({type(exc).__name__})") from None
+    for c in COLUMNS:
+        if c not in df.columns:
+            raise RankSRGANError(f"{p}: rank index lacks column '{c}'")
+    bad_split = sorted(set(df["split"].astype(str)) - {"train", "val"})
+    if bad_split:
+        raise RankSRGANError(f"{p}: rank index split must be train or val, found '{bad_split[0]}'")
+    df = df.reset_index(drop=True)
+    finite = np.isfinite(df["label"].to_numpy(dtype=np.float64))
+    if not finite.all():
+        log.warning("%s: %d rows without a finite label left out", p, int((~finite).sum()))
+        df = df[finite].reset_index(drop=True)
+    if not (df["split"] == "train").any():
+        raise RankSRGANError(f"{p}: rank index has no train rows")
+    base = p.parent
+    resolved = [str(q if Path(q).is_absolute() else base / q) for q in df["path"].astype(str)]
+    files = sorted(set(resolved))
+    number = {f: i for i, f in enumerate(files)}
+    df = df.assign(
+        path=resolved,
+        file=[number[f] for f in resolved],
+        label=df["label"].astype(np.float64),
+    )
+    for c in ("x", "y", "size", "level"):
+        df[c] = df[c].astype(np.int64)
+    for f in files:
+        if not Path(f).is_file():
+            raise RankSRGANError(f"{f}: SR image of the rank index {p} not found")
+    return RankIndex(df, files, p)
