@@ -232,3 +232,52 @@ def test_paper_config_builds_the_four_rank_datasets_from_div2k_and_flickr2k(repo
         "max_per_image": 200,
         "seed": 0,
     }
+
+
+def test_workflow_rules_call_the_cli_with_arguments_it_accepts(repo_root):
+    """`snakemake -n -p` of the paper's Ma rank dataset: every rankdata shell line parses."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ranksrgan.cli import build_parser
+
+    target = "results/paper/rankdata/ma/index.parquet"
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            target,  # before --configfile, which takes several values
+            "-n",
+            "-p",
+            "--forceall",
+            "--nolock",
+            "--configfile",
+            "config/config.yaml",
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    lines = [
+        "ranksrgan rankdata" + ln.split("ranksrgan rankdata", 1)[1]
+        for ln in out.splitlines()
+        if "ranksrgan rankdata" in ln
+    ]
+    shard = [ln for ln in lines if " shard " in ln]
+    gather = [ln for ln in lines if " gather " in ln]
+    assert len(shard) == 32 + 106  # DIV2K_train 800 + Flickr2K 2650 images, 25 per shard
+    assert len(gather) == 1 and gather[0].count("--shard ") == 138
+    parser = build_parser()
+    for line in (shard[0], gather[0]):
+        argv = shlex.split(line.split(" > ")[0])[1:]
+        args = parser.parse_args(argv)
+        assert args.func is not None
+    args = parser.parse_args(shlex.split(shard[0].split(" > ")[0])[1:])
+    assert args.metric == "ma" and args.nrqm_model.endswith("NRQM_model.mat")
+    assert [lv.split("=")[0] for lv in args.level] == ["srresnet", "srgan", "esrgan"]
+    assert (args.size, args.stride, args.grid) == (296, 148, "script")
+    assert (args.sharpness_min, args.niqe_gap_min, args.max_per_image) == (40.0, 0.1, 200)
