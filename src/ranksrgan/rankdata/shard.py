@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -293,84 +294,127 @@ def run_shard(
     }
     patches = PartialRows(out, PATCH_COLUMNS, dtypes=PATCH_DTYPES)
     images = PartialRows(images_path(out), IMAGE_COLUMNS, dtypes=IMAGE_DTYPES)
-    stand_in_metric = "SYNTHETIC NRQM model" if label.stand_in else ""
+    todo = []  # (row, fingerprint) of the images to compute, in shard order
     for r in rows.itertuples():
         image = str(r.image)
         fp = fingerprint(r.hr_sha256, [t.loc[image, "sha256"] for t in tables], params)
         prev = images.reuse(image, fp)
         if prev is not None:
-            n_kept = int(prev["n_kept"].iloc[0])
-            if n_kept == 0:
+            if int(prev["n_kept"].iloc[0]) == 0:
                 patches.add(image, fp, [])
                 continue
             if patches.reuse(image, fp) is not None:
                 continue
-        t0 = time.perf_counter()
-        seed = image_seed(sel.seed, dataset, image)
-        info = {
-            "dataset": dataset,
-            "image": image,
-            "height": int(r.height),
-            "width": int(r.width),
-            "seed": seed,
-            "hr_sha256": str(r.hr_sha256),
-        }
         if min(int(r.height), int(r.width)) < sel.size:
             counts = {"n_grid": 0, "n_sharpness": 0, "n_gap": 0, "n_kept": 0}
             patches.add(image, fp, [])
-            images.add(image, fp, [{**info, "status": SMALL, **counts}])
+            images.add(image, fp, [{**_info(dataset, r, sel.seed), "status": SMALL, **counts}])
             log.info(
                 "%s/%s: %dx%d, smaller than one patch: skipped", dataset, image, r.height, r.width
             )
             continue
-        arrays = []
-        for lv, t in zip(levels, tables, strict=True):
-            a = read_image(t.loc[image, "path"], policy)
-            if a.shape[:2] != (int(r.height), int(r.width)):
-                raise RankSRGANError(
-                    f"{t.loc[image, 'path']}: {lv.method} image {image} is "
-                    f"{a.shape[0]}x{a.shape[1]}, its HR image is {r.height}x{r.width} "
-                    f"(method {lv.method})"
-                )
-            arrays.append(a)
-        res = process_image(arrays, sel, label, gap, seed, batch, device)
-        labels = orient(res.scores, label.lower_better)
-        out_rows = []
-        for k, (y, x) in enumerate(res.positions):
-            for lv, (level, t) in enumerate(zip(levels, tables, strict=True)):
-                note = "; ".join(n for n in (t.loc[image, "stand_in"], stand_in_metric) if n)
-                out_rows.append(
-                    {
-                        "dataset": dataset,
-                        "image": image,
-                        "x": x,
-                        "y": y,
-                        "size": sel.size,
-                        "method": level.method,
-                        "level": lv,
-                        "path": os.path.relpath(
-                            os.path.abspath(t.loc[image, "path"]), os.path.abspath(out.parent)
-                        ),
-                        "sha256": t.loc[image, "sha256"],
-                        "hr_sha256": str(r.hr_sha256),
-                        "score": float(res.scores[lv, k]),
-                        "label": float(labels[lv, k]),
-                        "metric": label.name,
-                        "sharpness": float(res.sharpness[k]),
-                        "niqe_gap": float(res.gap[k]),
-                        "stand_in": note,
-                    }
-                )
-        patches.add(image, fp, out_rows)
-        images.add(image, fp, [{**info, "status": OK, **res.counts}])
-        log.info(
-            "%s/%s: %s positions -> %d kept, %d patches labelled in %.2f s",
-            dataset,
-            image,
-            res.counts["n_grid"],
-            res.counts["n_kept"],
-            len(out_rows),
-            time.perf_counter() - t0,
-        )
+        todo.append((r, fp))
+
+    def read(r) -> list[np.ndarray]:
+        return _read_levels(str(r.image), r, levels, tables, policy)
+
+    # Decoding the next image's PNGs (PIL releases the GIL) overlaps the metrics of this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, todo[0][0]) if todo else None
+        for i, (r, fp) in enumerate(todo):
+            arrays = pending.result()
+            pending = pool.submit(read, todo[i + 1][0]) if i + 1 < len(todo) else None
+            _compute_image(
+                dataset,
+                r,
+                fp,
+                arrays,
+                levels,
+                tables,
+                sel,
+                label,
+                gap,
+                batch,
+                device,
+                out,
+                patches,
+                images,
+            )
     order = [str(i) for i in rows["image"]]
     return patches.finish(order), images.finish(order)
+
+
+def _info(dataset: str, r, seed: int) -> dict:
+    return {
+        "dataset": dataset,
+        "image": str(r.image),
+        "height": int(r.height),
+        "width": int(r.width),
+        "seed": image_seed(seed, dataset, str(r.image)),
+        "hr_sha256": str(r.hr_sha256),
+    }
+
+
+def _read_levels(image, r, levels, tables, policy) -> list[np.ndarray]:
+    """Every level's image of one source image, each checked against the HR image's size."""
+    arrays = []
+    for lv, t in zip(levels, tables, strict=True):
+        a = read_image(t.loc[image, "path"], policy)
+        if a.shape[:2] != (int(r.height), int(r.width)):
+            raise RankSRGANError(
+                f"{t.loc[image, 'path']}: {lv.method} image {image} is "
+                f"{a.shape[0]}x{a.shape[1]}, its HR image is {r.height}x{r.width} "
+                f"(method {lv.method})"
+            )
+        arrays.append(a)
+    return arrays
+
+
+def _compute_image(
+    dataset, r, fp, arrays, levels, tables, sel, label, gap, batch, device, out, patches, images
+) -> None:
+    """Select and label one image; record its rows and its image-table row."""
+    image = str(r.image)
+    t0 = time.perf_counter()
+    info = _info(dataset, r, sel.seed)
+    seed = info["seed"]
+    stand_in_metric = "SYNTHETIC NRQM model" if label.stand_in else ""
+    res = process_image(arrays, sel, label, gap, seed, batch, device)
+    labels = orient(res.scores, label.lower_better)
+    out_rows = []
+    for k, (y, x) in enumerate(res.positions):
+        for lv, (level, t) in enumerate(zip(levels, tables, strict=True)):
+            note = "; ".join(n for n in (t.loc[image, "stand_in"], stand_in_metric) if n)
+            out_rows.append(
+                {
+                    "dataset": dataset,
+                    "image": image,
+                    "x": x,
+                    "y": y,
+                    "size": sel.size,
+                    "method": level.method,
+                    "level": lv,
+                    "path": os.path.relpath(
+                        os.path.abspath(t.loc[image, "path"]), os.path.abspath(out.parent)
+                    ),
+                    "sha256": t.loc[image, "sha256"],
+                    "hr_sha256": str(r.hr_sha256),
+                    "score": float(res.scores[lv, k]),
+                    "label": float(labels[lv, k]),
+                    "metric": label.name,
+                    "sharpness": float(res.sharpness[k]),
+                    "niqe_gap": float(res.gap[k]),
+                    "stand_in": note,
+                }
+            )
+    patches.add(image, fp, out_rows)
+    images.add(image, fp, [{**info, "status": OK, **res.counts}])
+    log.info(
+        "%s/%s: %s positions -> %d kept, %d patches labelled in %.2f s",
+        dataset,
+        image,
+        res.counts["n_grid"],
+        res.counts["n_kept"],
+        len(out_rows),
+        time.perf_counter() - t0,
+    )
