@@ -97,6 +97,7 @@ def _check_references(config: dict[str, Any], source: str) -> None:
             )
     _check_trained_methods(config, source)
     _check_rankdata(config, source)
+    _check_stage_rankers(config, source)
     _check_metric_names(config.get("score", {}).get("metrics", []), source)
 
 
@@ -154,12 +155,44 @@ def _train_references(config: dict[str, Any], datasets: dict[str, Any]) -> list[
         if data.get("val"):
             refs.append((f"train.presets.{name}.data.val", data["val"], datasets, "dataset"))
         ranker = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
-        if ranker.get("source") == "stage" and "ranker" in config:  # TODO strict once landed
+        # a preset that `extends` may name only the Ranker (the source is inherited)
+        if ranker.get("source", "stage") == "stage" and "name" in ranker:
             refs.append(
                 (f"train.presets.{name}.losses.rank.ranker.name", ranker.get("name"),
                  rankers, "ranker")
             )
+    refs += [
+        (f"ranker.{name}.rankdata", spec.get("rankdata"), config.get("rankdata") or {},
+         "rank dataset")
+        for name, spec in rankers.items()
+    ]
     return refs
+
+
+def _check_stage_rankers(config: dict[str, Any], source: str) -> None:
+    """A preset's stage Ranker must be built as the preset says (arch and options).
+
+    Only the preset's own keys are compared (``extends`` chains are resolved by the train
+    stage, which also checks the loaded weights strictly).
+    """
+    rankers = config.get("ranker") or {}
+    for name, preset in ((config.get("train") or {}).get("presets") or {}).items():
+        spec = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
+        stage = spec.get("source", "stage") == "stage"
+        built = rankers.get(spec.get("name")) if stage else None
+        if built is None:
+            continue
+        key = f"train.presets.{name}.losses.rank.ranker"
+        if "arch" in spec and spec["arch"] != built["arch"]:
+            raise RankSRGANError(
+                f"{source}: config key '{key}.arch': {spec['arch']}, but ranker.{spec['name']} "
+                f"trains {built['arch']}"
+            )
+        if "options" in spec and spec["options"] != built.get("arch_options", {}):
+            raise RankSRGANError(
+                f"{source}: config key '{key}.options': {spec['options']}, but "
+                f"ranker.{spec['name']}.arch_options is {built.get('arch_options', {})}"
+            )
 
 
 def _rankdata_references(

@@ -1,0 +1,118 @@
+"""The `ranker` config section: schema, cross-references checked when the DAG loads, and the
+Ranker stage wired into the DAG (its rule's arguments, RankSRGAN taking its Ranker from it).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ranksrgan.config import validate_config
+from ranksrgan.errors import RankSRGANError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict:
+    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+
+
+def _preset_ranker(cfg: dict) -> dict:
+    return cfg["train"]["presets"]["ranksrgan_niqe"]["losses"]["rank"]["ranker"]
+
+
+def test_demo_ranksrgan_uses_the_stage_ranker(demo):
+    spec = _preset_ranker(demo)
+    assert spec["source"] == "stage" and spec["name"] in demo["ranker"]
+    built = demo["ranker"][spec["name"]]
+    assert built["rankdata"] in demo["rankdata"]
+    assert spec["arch"] == built["arch"] and spec["options"] == built["arch_options"]
+    presets = demo["train"]["presets"].values()
+    sources = [((p.get("losses") or {}).get("rank") or {}).get("ranker", {}) for p in presets]
+    assert all(s.get("source") != "random" for s in sources)  # no random Ranker in the demo
+
+
+def test_paper_config_rankers_and_rankesrgan():
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate_config(cfg, SCHEMA, "config.yaml")
+    assert set(cfg["ranker"]) == {"niqe", "ma", "pi", "niqe_hr"}
+    assert all(r["rankdata"] == n for n, r in cfg["ranker"].items())
+    assert cfg["ranker"]["niqe"]["arch"] == "ranker_vgg12"
+    assert cfg["ranker"]["niqe"]["schedule"] == "code"
+    rk = cfg["train"]["presets"]["rankesrgan"]
+    assert rk["generator"]["arch"] == "rrdbnet" and rk["extends"] == "ranksrgan_niqe"
+
+
+@pytest.mark.parametrize(
+    "mutate,key",
+    [
+        (lambda c: c["ranker"]["niqe"].update(rankdata="nope"), "ranker.niqe.rankdata"),
+        (
+            lambda c: _preset_ranker(c).update(name="nope"),
+            "train.presets.ranksrgan_niqe.losses.rank.ranker.name",
+        ),
+        (
+            lambda c: _preset_ranker(c).update(arch="ranker_vgg12"),
+            "train.presets.ranksrgan_niqe.losses.rank.ranker.arch",
+        ),
+        (
+            lambda c: _preset_ranker(c).update(options={"nf": 8}),
+            "train.presets.ranksrgan_niqe.losses.rank.ranker.options",
+        ),
+        (lambda c: c["ranker"]["niqe"].update(schedul="code"), "ranker.niqe.schedul (unknown key)"),
+        (lambda c: c["ranker"]["niqe"].update(loss="hinge"), "ranker.niqe.loss"),
+        (lambda c: c["ranker"]["niqe"].update(patch=16), "ranker.niqe.patch"),
+        (lambda c: c["ranker"]["niqe"].pop("rankdata"), "ranker.niqe.rankdata (missing key)"),
+    ],
+)
+def test_bad_ranker_config_is_one_line_naming_the_key(demo, mutate, key):
+    cfg = copy.deepcopy(demo)
+    mutate(cfg)
+    with pytest.raises(RankSRGANError) as exc:
+        validate_config(cfg, SCHEMA, "my/demo.yaml")
+    msg = str(exc.value)
+    assert msg.startswith("my/demo.yaml: config key") and f"'{key}'" in msg and "\n" not in msg
+
+
+def test_dag_trains_the_ranker_before_ranksrgan():
+    """Dry run: the Ranker rule gets the section's values; RankSRGAN waits for model.pth."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "results/demo/train/ranksrgan_niqe/G.pth",
+            "-n",
+            "-p",
+            "--configfile",
+            "config/demo.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    line = next(ln for ln in text.splitlines() if "ranksrgan ranker train" in ln)
+    for part in (
+        "--index results/demo/rankdata/niqe/index.parquet",
+        "--arch ranker_vgg8",
+        "--arch-options '{\"nf\": 16}'",
+        "--patch 64",
+        "--augment",
+        "--iterations 200",
+        "--label 'tiny demo Ranker'",
+        "--device cpu",
+        "> results/demo/logs/ranker/niqe.log",
+    ):
+        assert part in line, part
+    train = next(ln for ln in text.splitlines() if "--preset ranksrgan_niqe" in ln)
+    assert "--ranker results/demo/ranker/niqe/model.pth" in train
