@@ -1,4 +1,5 @@
 # Config validation, paths and input functions shared by every stage's rules.
+import math
 import os
 import shlex
 import sys
@@ -101,3 +102,72 @@ def gpu_count(wildcards=None):
 def cli_flags(flag, values):
     """`--flag v1 --flag v2` for a shell rule, each value shell-quoted."""
     return " ".join(f"{flag} {shlex.quote(str(v))}" for v in values)
+
+
+# --- What each job asks a scheduler for (threads, mem_mb, runtime in minutes) ---
+# Defaults are sized for the paper config (DIV2K/Flickr2K 2040x1356 images, shards of 25);
+# config `resources.<stage>` overrides any key (config/README.md "Resources"). A stage with
+# `per_image_s` gets runtime + images x per_image_s / 60 minutes for the images of its job.
+RESOURCE_DEFAULTS = {
+    # localrules (login node): network-bound, Flickr2K.tar is ~20 GB
+    "download": {"threads": 1, "mem_mb": 1000, "runtime": 240},
+    # extract + mod-crop + MATLAB bicubic LR + 2 PNG writes: ~1 s per 2040x1356 image
+    "prepare": {"threads": 1, "mem_mb": 4000, "runtime": 30, "per_image_s": 2.0},
+    # one shard of 25 test images (<= 510x339 LR); RRDBNet on a GPU, PNG writes
+    "sr": {"threads": 4, "mem_mb": 8000, "runtime": 10, "per_image_s": 10.0},
+    # NIQE + Ma + PI + PSNR + SSIM: ~1 s per 510x339 image on one CPU core
+    "score": {"threads": 2, "mem_mb": 8000, "runtime": 15, "per_image_s": 10.0},
+    # gathers, the demo archive, the synthetic NRQM model
+    "light": {"threads": 1, "mem_mb": 2000, "runtime": 30},
+}
+RESOURCES = {
+    stage: {**spec, **config.get("resources", {}).get(stage, {})}
+    for stage, spec in RESOURCE_DEFAULTS.items()
+}
+
+
+def stage_threads(stage):
+    """`threads:` of a stage's rules (Snakemake exports it as OMP/MKL_NUM_THREADS)."""
+    return RESOURCES[stage]["threads"]
+
+
+def stage_mem_mb(stage):
+    """`resources: mem_mb=` of a stage's rules."""
+    return RESOURCES[stage]["mem_mb"]
+
+
+def stage_runtime(stage, images=None):
+    """`resources: runtime=` (minutes) of a stage's rules: a callable of the job's wildcards
+    when the stage scales with `images(wildcards)` (the images its job handles).
+    """
+    spec = RESOURCES[stage]
+    if images is None or not spec.get("per_image_s"):
+        return spec["runtime"]
+    return lambda wildcards: spec["runtime"] + math.ceil(
+        images(wildcards) * spec["per_image_s"] / 60
+    )
+
+
+def dataset_images(wildcards):
+    """Images of the job's `{dataset}` (config datasets.<name>.images)."""
+    return config["datasets"][wildcards.dataset]["images"]
+
+
+def shard_images(section, shard):
+    """Images in shard `{<shard>}` of the job's `{dataset}` under `config[section].shard_size`."""
+
+    def images(wildcards):
+        size = config[section]["shard_size"]
+        images = config["datasets"][wildcards.dataset]["images"]
+        left = images - int(wildcards[shard]) * size
+        return max(1, min(size, left))
+
+    return images
+
+
+def gpu_model_for(gpu):
+    """`resources: gpu_model=`: config `resources.gpu_model` on jobs whose `gpu(wildcards)` is
+    non-zero, else "" (the SLURM plugin then asks `--gpus=<model>:<n>` or no GPU at all).
+    """
+    model = config.get("resources", {}).get("gpu_model") or ""
+    return lambda wildcards: model if gpu(wildcards) else ""

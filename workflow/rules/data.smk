@@ -5,6 +5,11 @@
 include: "data_common.smk"
 
 
+# Downloads run where Snakemake runs (a login node on a cluster): compute jobs need no network.
+localrules:
+    download_archive,
+
+
 rule download_archive:
     input:
         archive_local_sources,
@@ -16,6 +21,10 @@ rule download_archive:
         archive_file="|".join(re.escape(f) for f in ARCHIVE_FILES),
     conda:
         ENV
+    threads: stage_threads("download")
+    resources:
+        mem_mb=stage_mem_mb("download"),
+        runtime=stage_runtime("download"),
     params:
         args=download_args,
     shell:
@@ -33,6 +42,10 @@ rule prepare_dataset:
         dataset="|".join(re.escape(d) for d in config["datasets"]),
     conda:
         ENV
+    threads: stage_threads("prepare")
+    resources:
+        mem_mb=stage_mem_mb("prepare"),
+        runtime=stage_runtime("prepare", dataset_images),
     params:
         args=prepare_args,
         out_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}",
@@ -50,6 +63,10 @@ if "demo_source" in config:
             f"{LOGS}/data/demo_source.log",
         conda:
             ENV
+        threads: stage_threads("light")
+        resources:
+            mem_mb=stage_mem_mb("light"),
+            runtime=stage_runtime("light"),
         params:
             args=demo_source_args(),
         shell:

@@ -14,10 +14,18 @@ if NRQM.get("synthetic", False):
             f"{LOGS}/score/nrqm_synthetic.log",
         conda:
             ENV
+        threads: stage_threads("light")
+        resources:
+            mem_mb=stage_mem_mb("light"),
+            runtime=stage_runtime("light"),
         shell:
             "ranksrgan score synthetic-nrqm --out {output:q} --seed 0 > {log:q} 2>&1"
 
 elif NRQM:
+
+    # The model download runs where Snakemake runs (a login node on a cluster).
+    localrules:
+        score_nrqm_fetch,
 
     rule score_nrqm_fetch:
         output:
@@ -26,6 +34,10 @@ elif NRQM:
             f"{LOGS}/score/nrqm_fetch.log",
         conda:
             ENV
+        threads: stage_threads("download")
+        resources:
+            mem_mb=stage_mem_mb("download"),
+            runtime=stage_runtime("download"),
         params:
             url=f"--url {NRQM['url']}" if NRQM.get("url") else "",
             sha=f"--sha256 {NRQM['sha256']}" if NRQM.get("sha256") else "",
@@ -44,8 +56,12 @@ rule score_shard:
         shard=r"\d+",
     conda:
         ENV
+    threads: stage_threads("score")
     resources:
+        mem_mb=stage_mem_mb("score"),
+        runtime=stage_runtime("score", shard_images("score", "shard")),
         gpu=gpu_count,
+        gpu_model=gpu_model_for(gpu_count),
     params:
         args=score_shard_args,
         # not passed on: recorded so that Snakemake's params trigger re-scores when the
@@ -64,5 +80,9 @@ rule score_gather:
         f"{LOGS}/score/{{dataset}}/{{method}}.gather.log",
     conda:
         ENV
+    threads: stage_threads("light")
+    resources:
+        mem_mb=stage_mem_mb("light"),
+        runtime=stage_runtime("light"),
     shell:
         "ranksrgan score gather --out {output:q} {input:q} > {log:q} 2>&1"

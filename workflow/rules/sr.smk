@@ -5,6 +5,11 @@
 include: "sr_common.smk"
 
 
+# Weight downloads run where Snakemake runs (a login node on a cluster).
+localrules:
+    sr_fetch_weights,
+
+
 rule sr_fetch_weights:
     output:
         f"{CACHE}/weights/{{weight_file}}",
@@ -14,6 +19,10 @@ rule sr_fetch_weights:
         weight_file="|".join(re.escape(f) for f in WEIGHT_FILES) or "__none__",
     conda:
         ENV
+    threads: stage_threads("download")
+    resources:
+        mem_mb=stage_mem_mb("download"),
+        runtime=stage_runtime("download"),
     params:
         url=lambda wc: WEIGHT_FILES[wc.weight_file]["url"],
         sha256=lambda wc: WEIGHT_FILES[wc.weight_file]["sha256"] or "none",
@@ -35,8 +44,12 @@ rule sr_shard:
         k=r"\d+",
     conda:
         ENV
+    threads: stage_threads("sr")
     resources:
+        mem_mb=stage_mem_mb("sr"),
+        runtime=stage_runtime("sr", shard_images("sr", "k")),
         gpu=sr_gpu,
+        gpu_model=gpu_model_for(sr_gpu),
     params:
         out_dir=lambda wc: f"{RESULTS}/sr/{wc.method}/{wc.dataset}",
         args=sr_run_args,
@@ -55,6 +68,10 @@ rule sr_gather:
         f"{LOGS}/sr/{{method}}/{{dataset}}/gather.log",
     conda:
         ENV
+    threads: stage_threads("light")
+    resources:
+        mem_mb=stage_mem_mb("light"),
+        runtime=stage_runtime("light"),
     params:
         shards=lambda wc, input: cli_flags("--shard", input),
         images=lambda wc: config["datasets"][wc.dataset]["images"],
