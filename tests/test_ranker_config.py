@@ -63,7 +63,7 @@ def test_paper_config_rankers_and_rankesrgan():
             "train.presets.ranksrgan_niqe.losses.rank.ranker.arch",
         ),
         (
-            lambda c: _preset_ranker(c).update(options={"nf": 8}),
+            lambda c: _preset_ranker(c).update(options={"nf": 4}),
             "train.presets.ranksrgan_niqe.losses.rank.ranker.options",
         ),
         (lambda c: c["ranker"]["niqe"].update(schedul="code"), "ranker.niqe.schedul (unknown key)"),
@@ -105,7 +105,7 @@ def test_dag_trains_the_ranker_before_ranksrgan():
     for part in (
         "--index results/demo/rankdata/niqe/index.parquet",
         "--arch ranker_vgg8",
-        "--arch-options '{\"nf\": 16}'",
+        "--arch-options '{\"nf\": 8}'",
         "--patch 64",
         "--augment",
         "--iterations 200",
