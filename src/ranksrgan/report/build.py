@@ -42,6 +42,7 @@ from ranksrgan.report.tables import (
 )
 
 log = logging.getLogger(__name__)
+NO = ("", "False", "false", "0")  # stand_in values that mean "not a stand-in"
 
 TABLE_TITLES = {
     "table1": "Table 1: the rank dataset's three perceptual levels",
@@ -126,9 +127,10 @@ def stand_ins_of(
         if df is None or df.empty or "stand_in" not in df.columns:
             continue
         for name, g in df.groupby("name", sort=True):
-            notes = {str(s) for s in g["stand_in"].dropna()} - {"", "False", "false", "0"}
-            if notes:
-                lines.append(f"{kind} {name}: {'; '.join(sorted(notes))}")
+            vals = [str(s) for s in g["stand_in"].dropna()]
+            notes = {n for v in vals for n in v.split("; ")} - {*NO, "True", "true"}
+            if any(v not in NO for v in vals):
+                lines.append(f"{kind} {name}: {'; '.join(sorted(notes)) or 'stand-in'}")
     return list(dict.fromkeys(lines))
 
 

@@ -146,7 +146,9 @@ def score_distributions(scores: pd.DataFrame, stem: str | os.PathLike) -> list[P
             ax = axes[i][j]
             g = ok[(ok["dataset"] == ds) & (ok["metric"] == metric)]
             methods = list(dict.fromkeys(g["method"]))
-            data = [g.loc[g["method"] == m, "value"].to_numpy() for m in methods]
+            # HR's PSNR against itself is inf: a box cannot show it
+            data = [v[np.isfinite(v)] for v in
+                    (g.loc[g["method"] == m, "value"].to_numpy(float) for m in methods)]
             if data:
                 ax.boxplot(data, showmeans=True)
                 ax.set_xticks(range(1, len(methods) + 1), methods, rotation=45, fontsize=7)
@@ -177,7 +179,9 @@ def rankdata_stats(index: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         counts.plot.bar(ax=ax, rot=0)
         ax.set_title(f"{name}: patches per split and method", fontsize=9)
         ax.legend(fontsize=7)
-    _stand_in_title(fig, False, "Rank dataset statistics")
+    flags = index["stand_in"].fillna("").astype(str) if "stand_in" in index.columns else []
+    _stand_in_title(fig, any(f not in ("", "False", "false", "0") for f in flags),
+                    "Rank dataset statistics")
     fig.tight_layout()
     return _save(fig, stem)
 
