@@ -453,3 +453,24 @@ def test_report_rule_inputs_follow_the_config():
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(yaml.safe_dump(cfg))
     assert "report_build" not in plan(tmp)
+
+
+def test_stand_in_banner_lists_each_label_once():
+    from ranksrgan.report.build import stand_ins_of
+
+    index = pd.DataFrame({"name": ["niqe"] * 3, "stand_in": [
+        "tiny demo run", "tiny demo run; random perceptual weights", ""]})
+    empty = pd.DataFrame(columns=["name", "stand_in"])
+    lines = stand_ins_of(pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame(), empty,
+                         RunMapping(), index=index)
+    assert lines == ["rank dataset niqe: random perceptual weights; tiny demo run"]
+
+
+def test_score_boxes_skip_infinite_psnr(tmp_path, recwarn):
+    """HR scored against itself has PSNR = inf: the figure leaves it out, without warnings."""
+    from ranksrgan.report.figures import score_distributions
+
+    df = pd.concat([score_rows("d", "HR", {"psnr": [np.inf, np.inf]}),
+                    score_rows("d", "bicubic", {"psnr": [26.0, 27.0]})])
+    assert len(score_distributions(df, tmp_path / "box")) == 2
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
