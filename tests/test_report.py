@@ -474,3 +474,22 @@ def test_score_boxes_skip_infinite_psnr(tmp_path, recwarn):
                     score_rows("d", "bicubic", {"psnr": [26.0, 27.0]})])
     assert len(score_distributions(df, tmp_path / "box")) == 2
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize(("section", "value", "message"), [
+    ("methods", {"SRGAN": "srgna"}, "report.methods.SRGAN': unknown method 'srgna'"),
+    ("datasets", {"PIRM-Test": {"dataset": "PIRM"}},
+     "report.datasets.PIRM-Test.dataset': unknown dataset 'PIRM'"),
+    ("curves", {"SRGAN": "nope"}, "report.curves.SRGAN': unknown train preset 'nope'"),
+    ("colour", "red", "report.colour (unknown key)"),
+])
+def test_report_config_errors_name_the_key(section, value, message):
+    import yaml
+
+    from ranksrgan.config import validate_config
+    from ranksrgan.errors import RankSRGANError
+
+    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    cfg["report"][section] = value
+    with pytest.raises(RankSRGANError, match=re.escape(message)):
+        validate_config(cfg, REPO / "workflow/schemas/config.schema.yaml", "demo.yaml")
