@@ -48,7 +48,9 @@ def test_paper_plans_every_archive_and_dataset(paper):
                  "PIRM_test"):
         assert f"results/paper/data/{name}/manifest.parquet" in paper
     assert ("ranksrgan data download --url "
-            "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip --sha256 none") in paper
+            "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip --sha256 "
+            "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335 --size 3530603713"
+            ) in paper  # the published hash and size (TFDS url_checksums), not null
     assert "--out .cache/ranksrgan/archives/Flickr2K.tar" in paper
     # Two datasets come from one archive: one download, two prepare jobs reading it.
     assert paper.count("--archive .cache/ranksrgan/archives/benchmark.tar") == 2
