@@ -109,3 +109,58 @@ def test_nonfinite_training_step_stops_naming_the_iteration(tmp_path):
     # the diverged state is neither exported nor checkpointed: the last checkpoint is iteration 3
     assert not (paths.out_dir / "G.pth").exists()
     assert load_checkpoint(paths.out_dir / "checkpoint")["iteration"] == 3
+
+
+def test_stage_ranker_is_loaded_and_its_labels_reach_the_generator(tmp_path):
+    """A RankSRGAN preset with `ranker.source: stage` loads the Ranker stage's model.pth
+    strictly and carries its stand-in labels (model.json) into G.json's labels."""
+    opts, paths = _tiny_pixel_options(tmp_path)
+    ranker = build("ranker_vgg8", nf=4)
+    weights = tmp_path / "ranker" / "niqe" / "model.pth"
+    export_weights(ranker, weights)
+    write_metadata(weights, {"arch": "ranker_vgg8", "labels": ["tiny demo Ranker"]})
+    preset = copy.deepcopy(TINY_GAN)
+    preset.update(discriminator=None, iterations=2, checkpoint_every=10, log_every=1)
+    preset["data"].update(val=None, val_images=0)
+    preset["losses"] = {
+        "pixel": {"weight": 1.0, "criterion": "l1"},
+        "rank": {
+            "weight": 3.0e-2,
+            "ranker": {
+                "source": "stage",
+                "name": "niqe",
+                "arch": "ranker_vgg8",
+                "options": {"nf": 4},
+            },
+        },
+    }
+    train = {
+        "runtime": {"precision": "fp32", "channels_last": False, "compile": False, "workers": 0},
+        "presets": {"rk": preset},
+    }
+    opts = options_from_config(train, "rk")
+    trainer = Trainer(
+        opts,
+        TrainPaths(
+            out_dir=tmp_path / "rk",
+            train_manifests=paths.train_manifests,
+            ranker=weights,
+            cache_dir=paths.cache_dir,
+        ),
+        torch.device("cpu"),
+    )
+    loaded = trainer.loss_fns["rank"].ranker.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in ranker.state_dict().items())
+    g = trainer.run()
+    meta = read_metadata(g)
+    assert "Ranker: tiny demo Ranker" in meta["labels"] and meta["stand_in"] is True
+    assert meta["ranker"] == str(weights) and len(meta["ranker_sha256"]) == 64
+
+    wrong = tmp_path / "wrong.pth"
+    export_weights(build("ranker_vgg8", nf=8), wrong)
+    with pytest.raises(RankSRGANError, match="does not match the Ranker"):
+        Trainer(
+            opts,
+            TrainPaths(out_dir=tmp_path / "w", train_manifests=paths.train_manifests, ranker=wrong),
+            torch.device("cpu"),
+        )
