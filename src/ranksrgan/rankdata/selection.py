@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ranksrgan.metrics import Metric, create_metric
 from ranksrgan.metrics.colour import rgb_to_luma
+from ranksrgan.metrics.fidelity import valid_filter
 
 SHARPNESS_BLOCK = 96
 _RADIUS = 3  # 7x7 window
@@ -40,12 +41,14 @@ def _gaussian_1d(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 
 def _filter_replicate(im: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """``imfilter(im, g' * g, 'replicate')`` of N x H x W (separable; the kernel is symmetric)."""
+    """``imfilter(im, g' * g, 'replicate')`` of N x H x W (separable; the kernel is symmetric).
+
+    Shifted in-place sums (``valid_filter``) rather than ``conv2d``: float64 convolution has
+    no fast CPU path (about 10x slower here).
+    """
     r = _RADIUS
-    x = F.pad(im.unsqueeze(1), (r, r, r, r), mode="replicate")
-    x = F.conv2d(x, g.view(1, 1, 1, -1))
-    x = F.conv2d(x, g.view(1, 1, -1, 1))
-    return x.squeeze(1)
+    x = F.pad(im.unsqueeze(1), (r, r, r, r), mode="replicate").squeeze(1)
+    return valid_filter(x, g)
 
 
 def gray_patches(patches: torch.Tensor) -> torch.Tensor:
