@@ -284,3 +284,36 @@ def test_bad_index_is_one_line_error(index, tmp_path, capsys):
     assert main(_args(bad, tmp_path / "o2", "--iterations", "2")) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "lies outside the image" in err and "method 'blur2'" in err and "astronaut" in err
+
+
+def test_nonfinite_ranker_step_stops_naming_the_iteration(index, tmp_path):
+    from ranksrgan.errors import RankSRGANError
+    from ranksrgan.ranker.engine import RankerOptions, RankerPaths, RankerTrainer
+    from ranksrgan.training import load_checkpoint
+
+    opts = RankerOptions(
+        name="nan",
+        arch="ranker_vgg8",
+        arch_options={"nf": 4},
+        batch_size=2,
+        iterations=8,
+        checkpoint_every=2,
+        log_every=4,
+        workers=0,
+    )
+    out = tmp_path / "nan"
+    trainer = RankerTrainer(opts, RankerPaths(index=index, out_dir=out), torch.device("cpu"))
+    net, calls = trainer.net, {"n": 0}
+
+    def forward_with_nan(x):  # the 6th step's second forward turns NaN
+        calls["n"] += 1
+        y = net.__class__.forward(net, x)
+        return y * float("nan") if calls["n"] == 12 else y
+
+    net.forward = forward_with_nan
+    with pytest.raises(RankSRGANError) as exc:
+        trainer.run()
+    msg = str(exc.value)
+    assert msg.startswith("ranker nan: training step at iteration 6 ") and "loss = nan" in msg
+    assert load_checkpoint(out / "checkpoint")["iteration"] == 4
+    assert not (out / "model.pth").exists()
