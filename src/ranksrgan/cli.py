@@ -15,7 +15,7 @@ import sys
 from ranksrgan import __version__
 from ranksrgan.errors import RankSRGANError
 
-STAGES = ("data", "sr", "score", "train", "rankdata", "ranker", "report")
+STAGES = ("data", "sr", "score", "train", "rankdata", "ranker", "report", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
