@@ -20,8 +20,13 @@ rule rankdata_shard:
         shard=r"\d+",
     conda:
         ENV
+    # sized like a score shard (NIQE/Ma/PI on every patch); config resources.score overrides
+    threads: stage_threads("score")
     resources:
+        mem_mb=stage_mem_mb("score"),
+        runtime=stage_runtime("score", rankdata_shard_images),
         gpu=gpu_count,
+        gpu_model=gpu_model_for(gpu_count),
     params:
         args=rankdata_shard_args,
         # not passed on: Snakemake's params trigger relabels when metric numbers change
@@ -43,6 +48,10 @@ rule rankdata_gather:
         name=r"[^/]+",
     conda:
         ENV
+    threads: stage_threads("light")
+    resources:
+        mem_mb=stage_mem_mb("light"),
+        runtime=stage_runtime("light"),
     params:
         args=rankdata_gather_args,
     shell:

@@ -84,3 +84,10 @@ def rankdata_targets():
         for n in RANKDATA
         for f in ("index.parquet", "images.parquet", "stats.json")
     ]
+
+
+def rankdata_shard_images(wildcards):
+    """Source images in the job's shard (for the runtime it asks a scheduler for)."""
+    size = RANKDATA[wildcards.name]["shard_size"]
+    left = config["datasets"][wildcards.dataset]["images"] - int(wildcards.shard) * size
+    return max(1, min(size, left))
