@@ -38,10 +38,3 @@ def orient(scores: np.ndarray | torch.Tensor, lower_better: bool) -> np.ndarray:
     """Labels from scores: lower = better whatever the metric (higher-better ones negated)."""
     s = np.asarray(scores, dtype=np.float64)
     return s.copy() if lower_better else -s
-
-
-def score_batched(metric: Metric, patches: torch.Tensor, batch: int) -> np.ndarray:
-    """``metric`` on N x 3 x H x W patches in batches of ``batch`` (float64, N values)."""
-    if patches.shape[0] == 0:
-        return np.zeros(0)
-    return torch.cat([metric(p) for p in patches.split(max(1, int(batch)))]).numpy()

@@ -82,11 +82,6 @@ def gap_metric(device: torch.device | str = "cpu") -> Metric:
     return create_metric("niqe", device, colour="gray", shave=0, quantize=True)
 
 
-def niqe_gap(mid: torch.Tensor, top: torch.Tensor, metric: Metric) -> torch.Tensor:
-    """``|NIQE(mid) - NIQE(top)|`` per position (both N x 3 x H x W in [0, 1])."""
-    return (metric(mid) - metric(top)).abs()
-
-
 def image_seed(seed: int, dataset: str, image: str) -> int:
     """A per-image seed from the configured ``seed`` and the image's dataset and name."""
     digest = hashlib.sha256(f"{int(seed)}/{dataset}/{image}".encode()).digest()

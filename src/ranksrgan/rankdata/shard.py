@@ -32,9 +32,9 @@ from ranksrgan.io import ImagePolicy, read_image
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, shard_rows
 from ranksrgan.metrics import Metric
-from ranksrgan.rankdata.labels import orient, score_batched
+from ranksrgan.rankdata.labels import orient
 from ranksrgan.rankdata.positions import GRIDS, crop_batch, grid_positions, to_unit_tensor
-from ranksrgan.rankdata.selection import cap_positions, image_seed, niqe_gap, sharpness
+from ranksrgan.rankdata.selection import cap_positions, image_seed, sharpness
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,20 @@ def process_image(
         for i in range(0, len(pos), bs):
             yield crop_batch(tensors[level], pos[i : i + bs], sel.size)
 
+    def scores_of(metric: Metric, lvls: Sequence[int], pos: list[tuple[int, int]]) -> np.ndarray:
+        # Every (level, position) patch in one stream of ``bs``-patch metric calls, across
+        # levels: few large batches (on a GPU, fewer launches) and bounded memory.
+        items = [(lv, p) for lv in lvls for p in pos]
+        out = [
+            metric(
+                torch.stack(
+                    [tensors[lv][:, y : y + sel.size, x : x + sel.size] for lv, (y, x) in chunk]
+                )
+            )
+            for chunk in (items[i : i + bs] for i in range(0, len(items), bs))
+        ]
+        return torch.cat(out).numpy().reshape(len(lvls), len(pos))
+
     sharp = np.full(len(cand), np.nan)
     if sel.sharpness_min is not None and cand:
         sharp = torch.cat(
@@ -183,9 +197,8 @@ def process_image(
     if sel.gap_min is not None and cand:
         if gap is None or len(levels) < 2:
             raise RankSRGANError("the NIQE-distance rule needs its metric and two levels")
-        gaps = torch.cat(
-            [niqe_gap(m, t, gap) for m, t in zip(crops(-2, cand), crops(-1, cand), strict=True)]
-        ).numpy()
+        mid, top = scores_of(gap, (len(levels) - 2, len(levels) - 1), cand)
+        gaps = np.abs(mid - top)
         keep = gaps > sel.gap_min
         cand = [p for p, k in zip(cand, keep, strict=True) if k]
         sharp, gaps = sharp[keep], gaps[keep]
@@ -196,9 +209,8 @@ def process_image(
     sharp, gaps = sharp[idx], gaps[idx]
     counts["n_kept"] = len(cand)
     scores = np.zeros((len(levels), len(cand)))
-    for lv in range(len(levels)):
-        if cand:
-            scores[lv] = np.concatenate([score_batched(label, p, bs) for p in crops(lv, cand)])
+    if cand:
+        scores = scores_of(label, range(len(levels)), cand)
     return ImageResult(cand, sharp, gaps, scores, counts)
 
 
