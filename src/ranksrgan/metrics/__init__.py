@@ -72,13 +72,9 @@ class Metric:
 
 
 def _device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise RankSRGANError(f"device must be cpu, cuda or auto, got {device!r}")
-    return torch.device(device)
+    from ranksrgan.io.device import pick_device
+
+    return pick_device(device)
 
 
 def _check_options(name: str, options: dict, allowed: set[str]) -> None:

@@ -17,19 +17,14 @@ def _metric_options(name: str, args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
-
     from ranksrgan.io import ImagePolicy
+    from ranksrgan.io.device import pick_device
     from ranksrgan.metrics import OWN_METRICS, create_metric
     from ranksrgan.score.shard import is_out_of_memory, score_shard, shard_items
 
     if (args.shard is None) != (args.shard_size is None):
         raise RankSRGANError("--shard and --shard-size go together")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise RankSRGANError(
-            f"--device {args.device}: no CUDA GPU is available on this host "
-            "(use --device cpu, or auto to take a GPU when there is one)"
-        )
+    pick_device(args.device)  # one line for cuda on a host without CUDA, before any read
     items = shard_items(
         args.data_manifest, args.sr_manifest, args.method, args.shard, args.shard_size or 1
     )

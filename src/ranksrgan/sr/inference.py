@@ -17,19 +17,12 @@ import torch
 from torch import nn
 
 from ranksrgan.errors import NonFiniteError, RankSRGANError
+from ranksrgan.io.device import pick_device
+
+# The toolkit's one device chooser, under the name this module has always exported.
+select_device = pick_device
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RankSRGANError("device 'cuda' requested but no CUDA GPU is available")
-    if name not in ("cpu", "cuda"):
-        raise RankSRGANError(f"unknown device '{name}' (auto, cpu, cuda)")
-    return torch.device(name)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import read_image, sha256_file, write_png
+from ranksrgan.io.device import pick_device
 from ranksrgan.io.parquet import read_manifest, write_manifest
 from ranksrgan.io.shards import (
     fingerprint,
@@ -35,7 +36,6 @@ from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
     prepare_model,
-    select_device,
     upscale_image,
 )
 
@@ -114,7 +114,7 @@ class Upscaler:
         self.weights_sha256 = weights.load(
             model, spec.weights, spec.layout, expected, spec.param_key
         )
-        dev = select_device(device)
+        dev = pick_device(device)
         self.model = prepare_model(model, dev, opts)
         self.torch_device = dev
         self.device = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
