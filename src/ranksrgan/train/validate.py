@@ -1,6 +1,8 @@
 """Validation on full held-out images: PSNR (Y, shave 4) and NIQE per image.
 
-SR outputs are quantised to 8 bit first, as the images a user would save and score.
+SR outputs are quantised to 8 bit first, as the images a user would save and score. NIQE is
+undefined on a flat output (an early GAN's constant image): that row records NaN with a
+warning instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ranksrgan.errors import MetricUndefinedError
 from ranksrgan.io import read_image
 from ranksrgan.train.data import read_manifest
 
@@ -62,11 +65,15 @@ class Validator:
             sr = torch.round(sr * 255) / 255  # what a saved PNG holds
             hr = v.hr.to(self.device).float().div_(255)
             rows.append(
-                {
-                    "image": v.name,
-                    "psnr": float(self.psnr(sr, hr)[0]),
-                    "niqe": float(self.niqe(sr)[0]),
-                }
+                {"image": v.name, "psnr": float(self.psnr(sr, hr)[0]), "niqe": self._niqe(v, sr)}
             )
         generator.train(was_training)
         return rows
+
+    def _niqe(self, v: ValImage, sr: torch.Tensor) -> float:
+        """NIQE of one output; NaN (logged) where it is undefined, e.g. a flat image."""
+        try:
+            return float(self.niqe(sr)[0])
+        except MetricUndefinedError as exc:
+            log.warning("validation image %s: NIQE recorded as NaN (%s)", v.name, exc)
+            return float("nan")
