@@ -1,14 +1,18 @@
 """Configuration validation with one-line errors naming the key and the file.
 
 Used by ``workflow/rules/common.smk`` at DAG load. The schema (JSON Schema draft 7, YAML)
-lives in ``workflow/schemas/config.schema.yaml``; every object sets
-``additionalProperties: false`` so that a typo is an error rather than a silent default.
+lives in ``workflow/schemas/config.schema.yaml`` and ships as package data
+(``ranksrgan/schemas/config.schema.yaml`` is a link to it, a copy in a wheel:
+`schema_file()`); every object sets ``additionalProperties: false`` so that a typo is an
+error rather than a silent default. No code path uses a config without validating it: a
+missing schema is an error, never a skip.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,17 @@ import jsonschema
 import yaml
 
 from ranksrgan.errors import RankSRGANError
+
+
+def schema_file() -> Path:
+    """The config schema shipped with the package (the checkout's workflow/schemas file)."""
+    path = Path(str(resources.files("ranksrgan") / "schemas" / "config.schema.yaml"))
+    if not path.is_file():
+        raise RankSRGANError(
+            f"{path}: config schema not found (broken install?); configs are never used "
+            "unvalidated"
+        )
+    return path
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -33,15 +48,22 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
-def validate_config(config: dict[str, Any], schema_path: str | os.PathLike, source: str) -> None:
-    """Validate ``config`` against the YAML schema; raise one line naming key and ``source``."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+def _schema_errors(config: dict[str, Any], schema: dict[str, Any], source: str) -> None:
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e)))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         message = err.message if len(err.message) < 200 else err.message[:200] + "..."
         raise RankSRGANError(f"{source}: config key '{_key_path(err)}': {message}")
+
+
+def validate_config(
+    config: dict[str, Any], schema_path: str | os.PathLike | None, source: str
+) -> None:
+    """Validate ``config`` against the YAML schema (None: the packaged one) and cross-check
+    references; raise one line naming key and ``source``."""
+    path = Path(schema_path) if schema_path is not None else schema_file()
+    _schema_errors(config, yaml.safe_load(path.read_text()), source)
     _check_references(config, source)
     _check_weight_name_hashes(config, source)
 
@@ -284,8 +306,18 @@ def _check_metric_names(names: list[str], source: str) -> None:
             )
 
 
-def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config file and validate it."""
+def validate_train_section(train: dict[str, Any], source: str) -> None:
+    """Validate a ``train`` section alone against the schema's ``train`` part (one line naming
+    the key): what a job gets as a resolved preset, the rest of the config left out."""
+    schema = dict(yaml.safe_load(schema_file().read_text()))
+    schema["required"] = []  # only `train` is there; its own required keys still apply
+    _schema_errors({"train": train}, schema, source)
+
+
+def load_config(
+    path: str | os.PathLike, schema_path: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Read a YAML config file and validate it (``schema_path`` None: the packaged schema)."""
     p = Path(path)
     if not p.is_file():
         raise RankSRGANError(f"{p}: config file not found")

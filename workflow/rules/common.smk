@@ -1,6 +1,7 @@
 # Config validation, paths and input functions shared by every stage's rules.
 import math
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from ranksrgan.config import validate_config  # noqa: E402
 from snakemake.exceptions import WorkflowError  # noqa: E402
+from snakemake.utils import update_config  # noqa: E402
 
 
 def _config_source():
@@ -26,6 +28,28 @@ if not config:
     raise WorkflowError(
         "no config given: add --configfile config/config.yaml (paper) or config/demo.yaml (demo)"
     )
+
+
+def _typed(value, nested=False):
+    """`--config KEY=VALUE` overrides as YAML would type them: Snakemake reads a nested value
+    (`train={presets: {srgan: {iterations: 5}}}`) with YAML's base loader, all strings; ints,
+    floats, true/false/null are typed here (any other string stays a string)."""
+    if isinstance(value, dict):
+        return {k: _typed(v, True) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v, True) for v in value]
+    if not (nested and isinstance(value, str)):
+        return value
+    if re.fullmatch(r"[-+]?\d+", value):
+        return int(value)
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?", value):
+        return float(value)
+    return {"true": True, "false": False, "null": None}.get(value, value)
+
+
+_overrides = getattr(getattr(workflow, "config_settings", None), "config", None) or {}
+if _overrides:
+    update_config(config, _typed(dict(_overrides)))
 
 validate_config(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", _config_source()
@@ -163,6 +187,27 @@ def shard_images(section, shard):
         return max(1, min(size, left))
 
     return images
+
+
+def prefetch_targets():
+    """Every download of the config (the `prefetch` target, run on a login node): archives
+    with a network URL, SR weights, the VGG19 perceptual-loss file, the NRQM model. Local
+    (`file:`) archives, the demo's synthetic NRQM model and a random VGG19 are not downloads.
+    Called after every stage's rules are included (they define the names used here).
+    """
+    archives = {spec["archive"] for spec in config["datasets"].values()}
+    files = [
+        f"{CACHE}/archives/{name}"
+        for name, archive in ARCHIVE_FILES.items()
+        if archive in archives
+        and any(not u.startswith("file:") for u in config["archives"][archive]["urls"])
+    ]
+    files += [f"{CACHE}/weights/{name}" for name in WEIGHT_FILES]
+    if VGG19_DOWNLOAD:
+        files.append(VGG19_DOWNLOAD)
+    if NRQM and not NRQM.get("synthetic", False):
+        files.append(NRQM["path"])
+    return list(dict.fromkeys(files))
 
 
 def gpu_model_for(gpu):

@@ -1,70 +1,40 @@
 # Train stage: one rule per preset in config["train"]["presets"]; each calls
-# `ranksrgan train` with explicit paths. A preset's `init` generator and its Ranker (when it
-# comes from the Ranker stage or a file) are inputs, so e.g. train_srgan waits for
-# train_srresnet. Checkpoints under R/train/{preset}/checkpoint/ are not outputs: a killed or
-# failed job resumes from them when rerun.
-import os
-import shlex
-
-from ranksrgan.train.presets import preset_hash, resolve_preset
-
-TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
+# `ranksrgan train` with the RESOLVED preset (extends merged, taken from the in-memory config,
+# so --config overrides and several --configfiles reach the job) as --preset-json, and with
+# explicit paths. A preset's `init` generator, its Ranker (when it comes from the Ranker stage
+# or a file) and the VGG19 weights of a perceptual loss are inputs, so e.g. train_srgan waits
+# for train_srresnet and for train_fetch_vgg19 (a login-node download: jobs never reach the
+# network). Checkpoints under R/train/{preset}/checkpoint/ are not outputs: a killed or failed
+# job resumes from them when rerun.
 
 
-def train_dir(preset):
-    """Output folder of a training preset."""
-    return f"{RESULTS}/train/{preset}"
+include: "train_common.smk"
 
 
-def train_ranker(preset):
-    """Ranker weights a preset needs as input ([] for none or a random stand-in)."""
-    rank = (resolve_preset(TRAIN["presets"], preset).get("losses") or {}).get(
-        "rank"
-    ) or {}
-    if not rank.get("weight"):
-        return []
-    ranker = rank["ranker"]
-    if ranker["source"] == "stage":
-        return [f"{RESULTS}/ranker/{ranker['name']}/model.pth"]
-    if ranker["source"] == "path":
-        return [ranker["path"]]
-    return []
+if VGG19_DOWNLOAD:
 
+    # The download runs where Snakemake runs (a login node on a cluster).
+    localrules:
+        train_fetch_vgg19,
 
-def train_inputs(preset):
-    """Named inputs of a preset's rule: manifests, init generator, Ranker."""
-    p = resolve_preset(TRAIN["presets"], preset)
-    data = p.get("data", {})
-    inputs = {"train": [data_manifest(d) for d in data.get("train", [])]}
-    if data.get("val"):
-        inputs["val"] = data_manifest(data["val"])
-    if p.get("init"):
-        inputs["init"] = train_generator(p["init"])
-    inputs["ranker"] = train_ranker(preset)
-    return inputs
+    # the same file name among the SR methods' weights: this rule (with the size) fetches it
+    ruleorder: train_fetch_vgg19 > sr_fetch_weights
 
-
-def train_args(preset):
-    """Optional CLI flags of a preset (validation set, init, Ranker)."""
-    ins = train_inputs(preset)
-    args = []
-    if "val" in ins:
-        args.append(f"--val-manifest {shlex.quote(ins['val'])}")
-    if "init" in ins:
-        args.append(f"--init {shlex.quote(ins['init'])}")
-    if ins["ranker"]:
-        args.append(f"--ranker {shlex.quote(ins['ranker'][0])}")
-    return " ".join(args)
-
-
-def train_config_hash(preset):
-    """Hash of the resolved preset + runtime: a change reruns the preset (params trigger)."""
-    return preset_hash(
-        {
-            "preset": resolve_preset(TRAIN["presets"], preset),
-            "runtime": TRAIN["runtime"],
-        }
-    )
+    rule train_fetch_vgg19:
+        output:
+            VGG19_DOWNLOAD,
+        log:
+            f"{LOGS}/train/fetch_vgg19.log",
+        conda:
+            ENV
+        threads: stage_threads("download")
+        resources:
+            mem_mb=stage_mem_mb("download"),
+            runtime=stage_runtime("download"),
+        params:
+            args=vgg19_fetch_args(),
+        shell:
+            "ranksrgan train fetch-vgg19 {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 for _preset in TRAIN["presets"]:
@@ -86,18 +56,12 @@ for _preset in TRAIN["presets"]:
         resources:
             gpu=gpu_count,
         params:
-            config=_config_source(),
             preset=_preset,
+            preset_json=train_preset_json(_preset),
             out=lambda wildcards, output: os.path.dirname(output.G),
             cache=f"{CACHE}/train_patches",
             args=train_args(_preset),
-            config_hash=train_config_hash(_preset),
         shell:
-            "ranksrgan train --config {params.config:q} --preset {params.preset}"
+            "ranksrgan train --preset {params.preset:q} --preset-json {params.preset_json:q}"
             " --out {params.out:q} --train-manifest {input.train:q} --cache-dir {params.cache:q}"
             " {params.args} > {log:q} 2>&1"
-
-
-def train_targets():
-    """Exported generators of the presets listed in train.targets."""
-    return [train_generator(p) for p in TRAIN.get("targets", [])]

@@ -1,65 +1,142 @@
-"""``ranksrgan train``: train one preset of the config (resumes from its last checkpoint).
+"""``ranksrgan train``: train one preset (resumes from its last checkpoint).
 
-Paths default to the pipeline layout under the config's ``results_dir``; the Snakemake rules
-pass them explicitly.
+Two ways to say what to train:
+
+- ``--preset NAME --preset-json JSON`` (what the Snakemake rule passes): the RESOLVED preset
+  (``extends`` merged) and the ``train.runtime`` values, taken from the run's in-memory config,
+  so ``--config key=value`` overrides and several ``--configfile``s reach the job. Every path
+  is then given explicitly (nothing is derived from a config file).
+- ``--config FILE --preset NAME`` (by hand, outside Snakemake): the config file is read and
+  validated; paths default to the pipeline layout under its ``results_dir``/``cache_dir``.
+
+Training never downloads: the VGG19 file of a perceptual loss comes as ``--vgg19`` (or from
+the cache where ``ranksrgan train fetch-vgg19`` / ``snakemake prefetch`` put it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from ranksrgan.errors import RankSRGANError
 
 log = logging.getLogger(__name__)
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def register(subparsers) -> None:
-    """Add the ``train`` subcommand."""
+    """Add the ``train`` subcommand (and ``train fetch-vgg19``)."""
     p = subparsers.add_parser(
         "train",
-        help="train one preset (SRResNet, SRGAN, ESRGAN, RankSRGAN...)",
+        help="train one preset (SRResNet, SRGAN, ESRGAN, RankSRGAN...); fetch-vgg19",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", required=True, help="pipeline config YAML (config/config.yaml)")
-    p.add_argument("--preset", required=True, help="name under train.presets")
+    p.add_argument("--config", help="pipeline config YAML (config/config.yaml), read by hand")
+    p.add_argument("--preset", help="name under train.presets")
+    p.add_argument(
+        "--preset-json",
+        help='resolved preset + runtime as JSON: {"preset": {...}, "runtime": {...}} '
+        "(the Snakemake rule's form; replaces --config)",
+    )
     p.add_argument("--out", help="output folder (default: RESULTS/train/PRESET)")
     p.add_argument("--init", help="generator weights to start from (default: the preset's init)")
     p.add_argument("--ranker", help="Ranker weights (presets with ranker.source path/stage)")
-    p.add_argument("--vgg19", help="torchvision VGG19 weights (default: fetched via weights.vgg19)")
+    p.add_argument(
+        "--vgg19", help="torchvision VGG19 weights (default: the cached weights.vgg19 file)"
+    )
     p.add_argument("--train-manifest", nargs="+", help="data manifests to sample patches from")
     p.add_argument("--val-manifest", help="validation manifest (full images)")
     p.add_argument("--cache-dir", help="decoded-patch cache folder (default: CACHE/train_patches)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the config's device")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
     p.add_argument("--no-val", action="store_true", help="skip validation (PSNR/NIQE)")
     p.set_defaults(func=run)
+    sub = p.add_subparsers(dest="train_command", metavar="COMMAND")
+    f = sub.add_parser(
+        "fetch-vgg19",
+        help="download + verify the VGG19 perceptual-loss weights (a login-node rule)",
+        description="Download torchvision's VGG19 file into CACHE/weights/ (retries, validated "
+        "resume, size and sha256 checks, atomic rename); a verified cached file is kept.",
+    )
+    f.add_argument("--url", required=True, help="weights.vgg19.url")
+    f.add_argument("--sha256", default="none", help="full sha256 or prefix; none: the file name's")
+    f.add_argument("--size", type=int, help="expected size in bytes (weights.vgg19.size)")
+    f.add_argument("--out", required=True, help="CACHE/weights/<file name of the URL>")
+    f.add_argument("--retries", type=int, default=5)
+    f.add_argument("--backoff-s", type=float, default=2.0)
+    f.add_argument("--timeout-s", type=float, default=60.0)
+    f.set_defaults(func=fetch_vgg19)
 
 
-def _load_config(path: str) -> dict:
-    from ranksrgan.config import load_config
+def fetch_vgg19(args: argparse.Namespace) -> int:
+    """Fetch the VGG19 weights to ``--out`` (= ``cached_path`` of the entry); print the path."""
+    from ranksrgan.weights import cached_path, fetch
 
-    if SCHEMA.is_file():
-        return load_config(path, SCHEMA)
-    p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: config file not found")
-    return yaml.safe_load(p.read_text()) or {}
+    out = Path(args.out)
+    entry: dict[str, Any] = {"url": args.url, "sha256": _none_or(args.sha256)}
+    if args.size is not None:
+        entry["size"] = args.size
+    cache_dir = out.parent.parent
+    if cached_path(entry, cache_dir) != out:
+        raise RankSRGANError(
+            f"fetch-vgg19: {out} is not where the cache keeps {args.url} "
+            f"(expected {cached_path(entry, cache_dir)})"
+        )
+    path = fetch(
+        entry, cache_dir, timeout_s=args.timeout_s, retries=args.retries, backoff_s=args.backoff_s
+    )
+    print(path)
+    return 0
 
 
-def _vgg19_path(config: dict, cache_dir: str) -> Path:
+def _none_or(value: str | None) -> str | None:
+    return None if value is None or value.lower() in ("none", "null", "") else value
+
+
+def _from_json(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(train section holding just this preset, resolved) from ``--preset-json``."""
+    from ranksrgan.config import validate_train_section
+
+    try:
+        obj = json.loads(args.preset_json)
+    except json.JSONDecodeError as exc:
+        raise RankSRGANError(f"--preset-json: invalid JSON ({exc})") from None
+    if not isinstance(obj, dict) or set(obj) != {"preset", "runtime"}:
+        raise RankSRGANError('--preset-json: expected {"preset": {...}, "runtime": {...}}')
+    presets = {args.preset: obj["preset"]}
+    train = {"targets": [args.preset], "runtime": obj["runtime"], "presets": presets}
+    validate_train_section(train, f"--preset-json (preset {args.preset})")
+    if obj["preset"].get("extends") is not None:
+        raise RankSRGANError(f"--preset-json: preset {args.preset} must be resolved (no extends)")
+    return train, {}
+
+
+def _vgg19_cached(config: dict, cache_dir: str) -> Path:
+    """The VGG19 file of the config's ``weights.vgg19`` entry, verified; never downloaded."""
+    from ranksrgan.weights import cached_path, verify_sha256
+
     entry = (config.get("weights") or {}).get("vgg19")
     if entry is None:
         raise RankSRGANError(
             "config key 'weights.vgg19' (missing key): needed by perceptual.weights: vgg19"
         )
-    from ranksrgan.weights import fetch
+    path = cached_path(entry, cache_dir)
+    if not path.is_file():
+        raise RankSRGANError(
+            f"{path}: VGG19 weights not fetched (training never downloads): run "
+            f"`ranksrgan train fetch-vgg19 --url {entry.get('url')} --out {path}` or "
+            "`snakemake prefetch --configfile ...` first"
+        )
+    verify_sha256(path, entry.get("sha256"))
+    return path
 
-    return Path(fetch(entry, cache_dir))
+
+def _require(value: Any, flag: str, why: str) -> Any:
+    if not value:
+        raise RankSRGANError(f"{flag} is required with --preset-json ({why})")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,36 +147,59 @@ def run(args: argparse.Namespace) -> int:
     from ranksrgan.train.presets import options_from_config
     from ranksrgan.training import pick_device
 
-    config = _load_config(args.config)
-    if "train" not in config:
-        raise RankSRGANError(f"{args.config}: config key 'train' (missing key)")
-    opts = options_from_config(config["train"], args.preset)
-    results, cache = Path(config["results_dir"]), config["cache_dir"]
+    if not args.preset:
+        raise RankSRGANError("train: --preset is required")
+    if bool(args.config) == bool(args.preset_json):
+        raise RankSRGANError("train: give exactly one of --config FILE and --preset-json JSON")
+    if args.preset_json:
+        train, config = _from_json(args)
+    else:
+        from ranksrgan.config import load_config
 
-    def manifest(ds: str) -> Path:
-        return results / "data" / ds / "manifest.parquet"
-
-    init = args.init or (str(results / "train" / opts.init / "G.pth") if opts.init else None)
-    ranker = args.ranker
+        config = load_config(args.config)  # the packaged schema: never unvalidated
+        if "train" not in config:
+            raise RankSRGANError(f"{args.config}: config key 'train' (missing key)")
+        train = config["train"]
+    opts = options_from_config(train, args.preset)
     spec = opts.losses.ranker
-    if ranker is None and spec is not None and spec.source == "path":
-        ranker = spec.path
-    if ranker is None and spec is not None and spec.source == "stage":
-        ranker = str(results / "ranker" / str(spec.name) / "model.pth")
-    vgg = args.vgg19
-    if vgg is None and opts.losses.perceptual_weight and opts.losses.perceptual_weights == "vgg19":
-        vgg = _vgg19_path(config, cache)
-    val = args.val_manifest or (str(manifest(opts.data.val)) if opts.data.val else None)
+    needs_vgg = bool(opts.losses.perceptual_weight) and opts.losses.perceptual_weights == "vgg19"
+    needs_ranker = spec is not None and spec.source in ("path", "stage")
+    if args.preset_json:
+        # every path explicit: the job derives nothing from a results or cache folder
+        out = _require(args.out, "--out", "the output folder")
+        manifests = _require(args.train_manifest, "--train-manifest", "training data")
+        cache_dir = _require(args.cache_dir, "--cache-dir", "the decoded-patch cache")
+        init = _require(args.init, "--init", f"init: {opts.init}") if opts.init else None
+        ranker = _require(args.ranker, "--ranker", "a stage/path Ranker") if needs_ranker else None
+        vgg = _require(args.vgg19, "--vgg19", "perceptual weights: vgg19") if needs_vgg else None
+        val = args.val_manifest
+        if opts.data.val and not val and not args.no_val:
+            _require(val, "--val-manifest", f"data.val: {opts.data.val}")
+    else:
+        results, cache = Path(config["results_dir"]), config["cache_dir"]
+
+        def manifest(ds: str) -> Path:
+            return results / "data" / ds / "manifest.parquet"
+
+        out = args.out or results / "train" / opts.name
+        manifests = args.train_manifest or [manifest(d) for d in opts.data.train]
+        cache_dir = args.cache_dir or Path(cache) / "train_patches"
+        init = args.init or (str(results / "train" / opts.init / "G.pth") if opts.init else None)
+        ranker = args.ranker
+        if ranker is None and needs_ranker:
+            ranker = spec.path if spec.source == "path" else str(
+                results / "ranker" / str(spec.name) / "model.pth"
+            )
+        vgg = args.vgg19 or (_vgg19_cached(config, cache) if needs_vgg else None)
+        val = args.val_manifest or (str(manifest(opts.data.val)) if opts.data.val else None)
     paths = TrainPaths(
-        out_dir=Path(args.out or results / "train" / opts.name),
-        train_manifests=tuple(
-            Path(m) for m in (args.train_manifest or [manifest(d) for d in opts.data.train])
-        ),
+        out_dir=Path(out),
+        train_manifests=tuple(Path(m) for m in manifests),
         val_manifest=Path(val) if val else None,
         init=Path(init) if init else None,
         ranker=Path(ranker) if ranker else None,
         vgg19=Path(vgg) if vgg else None,
-        cache_dir=Path(args.cache_dir or Path(cache) / "train_patches"),
+        cache_dir=Path(cache_dir),
     )
     device = pick_device(args.device or config.get("device", "auto"))
     if device.type == "cpu":

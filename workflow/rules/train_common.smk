@@ -1,0 +1,113 @@
+# Train stage helpers (resolved presets, inputs, arguments, the VGG19 file) for rules/train.smk.
+import json
+import os
+import shlex
+
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.train.presets import resolve_preset
+from ranksrgan.weights import cached_path
+
+TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
+VGG19 = (config.get("weights") or {}).get("vgg19")
+
+
+def train_needs_vgg19(preset):
+    """Whether a preset's perceptual loss uses the ImageNet VGG19 file (not the random one)."""
+    per = (resolve_preset(TRAIN["presets"], preset).get("losses") or {}).get(
+        "perceptual"
+    ) or {}
+    return bool(per.get("weight")) and per.get("weights", "vgg19") == "vgg19"
+
+
+VGG19_PRESETS = [p for p in TRAIN["presets"] if train_needs_vgg19(p)]
+if VGG19_PRESETS and VGG19 is None:
+    raise RankSRGANError(
+        "config key 'weights.vgg19' (missing key): needed by "
+        f"train.presets.{VGG19_PRESETS[0]}.losses.perceptual.weights: vgg19"
+    )
+# the VGG19 file: a local `path`, or where train_fetch_vgg19 puts the `url` download
+VGG19_FILE = str(cached_path(VGG19, CACHE)) if VGG19_PRESETS else None
+VGG19_DOWNLOAD = VGG19_FILE if VGG19_PRESETS and not VGG19.get("path") else None
+
+
+def vgg19_fetch_args():
+    """`ranksrgan train fetch-vgg19` arguments (the data stage's retry settings)."""
+    dl = (config.get("data") or {}).get("download") or {}
+    return " ".join(
+        [
+            f"--url {shq(VGG19['url'])}",
+            f"--sha256 {shq(VGG19.get('sha256') or 'none')}",
+            f"--size {shq(VGG19['size'])}" if VGG19.get("size") else "",
+            f"--retries {shq(dl.get('retries', 5))}",
+            f"--backoff-s {shq(dl.get('backoff_s', 2.0))}",
+            f"--timeout-s {shq(dl.get('timeout_s', 60))}",
+        ]
+    )
+
+
+def train_dir(preset):
+    """Output folder of a training preset."""
+    return f"{RESULTS}/train/{preset}"
+
+
+def train_ranker(preset):
+    """Ranker weights a preset needs as input ([] for none or a random stand-in)."""
+    rank = (resolve_preset(TRAIN["presets"], preset).get("losses") or {}).get(
+        "rank"
+    ) or {}
+    if not rank.get("weight"):
+        return []
+    ranker = rank["ranker"]
+    if ranker["source"] == "stage":
+        return [f"{RESULTS}/ranker/{ranker['name']}/model.pth"]
+    if ranker["source"] == "path":
+        return [ranker["path"]]
+    return []
+
+
+def train_inputs(preset):
+    """Named inputs of a preset's rule: manifests, init generator, Ranker."""
+    p = resolve_preset(TRAIN["presets"], preset)
+    data = p.get("data", {})
+    inputs = {"train": [data_manifest(d) for d in data.get("train", [])]}
+    if data.get("val"):
+        inputs["val"] = data_manifest(data["val"])
+    if p.get("init"):
+        inputs["init"] = train_generator(p["init"])
+    inputs["ranker"] = train_ranker(preset)
+    if train_needs_vgg19(preset):
+        inputs["vgg19"] = VGG19_FILE
+    return inputs
+
+
+def train_args(preset):
+    """Optional CLI flags of a preset (validation set, init, Ranker)."""
+    ins = train_inputs(preset)
+    args = []
+    if "val" in ins:
+        args.append(f"--val-manifest {shlex.quote(ins['val'])}")
+    if "init" in ins:
+        args.append(f"--init {shlex.quote(ins['init'])}")
+    if ins["ranker"]:
+        args.append(f"--ranker {shlex.quote(ins['ranker'][0])}")
+    if "vgg19" in ins:
+        args.append(f"--vgg19 {shlex.quote(ins['vgg19'])}")
+    args.append(f"--device {shlex.quote(config['device'])}")
+    return " ".join(args)
+
+
+def train_preset_json(preset):
+    """The resolved preset + runtime as the job's --preset-json (a change reruns the preset:
+    params trigger; the same values give G.json's config_sha256)."""
+    return json.dumps(
+        {
+            "preset": resolve_preset(TRAIN["presets"], preset),
+            "runtime": TRAIN["runtime"],
+        },
+        sort_keys=True,
+    )
+
+
+def train_targets():
+    """Exported generators of the presets listed in train.targets."""
+    return [train_generator(p) for p in TRAIN.get("targets", [])]
