@@ -108,6 +108,12 @@ def _check_references(config: dict[str, Any], source: str) -> None:
         for m, spec in methods.items()
         if isinstance(spec.get("weights"), str)
     ]
+    refs += [  # a list of names: the first present one is used (weights_choice)
+        (f"methods.{m}.weights[{i}]", w, config.get("weights", {}), "weights")
+        for m, spec in methods.items()
+        if isinstance(spec.get("weights"), list)
+        for i, w in enumerate(spec["weights"])
+    ]
     refs += _train_references(config, datasets)
     refs += _rankdata_references(config, datasets, methods)
     refs += _report_references(config, datasets, methods)
@@ -304,6 +310,65 @@ def _check_metric_names(names: list[str], source: str) -> None:
                 f"{source}: config key 'score.metrics[{i}]': unknown metric '{name}' "
                 f"(built in: {', '.join(BUILTIN_METRICS)}; or a pyiqa metric name)"
             )
+
+
+def weights_present(entry: dict[str, Any]) -> bool:
+    """Whether a weights entry can be had: a URL (downloadable) or an existing local ``path``."""
+    return bool(entry.get("url")) or Path(str(entry.get("path") or "")).is_file()
+
+
+def weights_absent_message(name: str | None, entry: dict[str, Any]) -> str:
+    """One line for a local weights file that is not there: where to put it and what it is."""
+    what = entry.get("description") or "a weights file"
+    how = entry.get("obtain")
+    label = f"weights '{name}'" if name else "weights"
+    return f"{label}: {entry.get('path')} not found ({what}); " + (
+        f"{how}, and save it at that path" if how else "put the file at that path"
+    )
+
+
+def weights_choice(
+    config: dict[str, Any], method: str
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The weights a network method uses now: ``(registry name or None, entry)``.
+
+    ``methods.<m>.weights`` is a registry name, an inline entry, or a list of names of which
+    the first present one (a URL, or a ``path`` that exists) is taken. When none is present,
+    a method with a ``train_preset`` falls back to the training stage's ``G.pth`` and this
+    returns ``(None, None)``; without one it raises the first entry's
+    :func:`weights_absent_message`. Decided when the DAG loads, so an absent challenge
+    model keeps the DAG plannable with the next choice.
+    """
+    import logging
+
+    spec = config["methods"][method]
+    w = spec.get("weights")
+    registry = config.get("weights") or {}
+    if w is None:
+        return None, None
+    if isinstance(w, dict):
+        choices = [(None, w)]
+    else:
+        choices = [(n, registry[n]) for n in ([w] if isinstance(w, str) else w)]
+    for i, (n, entry) in enumerate(choices):
+        if weights_present(entry):
+            if i:
+                logging.getLogger(__name__).warning(
+                    "method %s: using weights '%s' (%s)",
+                    method,
+                    n,
+                    weights_absent_message(*choices[0]),
+                )
+            return n, entry
+    if spec.get("train_preset"):
+        logging.getLogger(__name__).warning(
+            "method %s: training preset %s (%s)",
+            method,
+            spec["train_preset"],
+            weights_absent_message(*choices[0]),
+        )
+        return None, None
+    raise RankSRGANError(f"method {method}: {weights_absent_message(*choices[0])}")
 
 
 def validate_train_section(train: dict[str, Any], source: str) -> None:

@@ -2,6 +2,7 @@
 import json
 from urllib.parse import urlparse
 
+from ranksrgan.config import weights_choice
 from ranksrgan.errors import RankSRGANError
 
 SR = config.get("sr", {})
@@ -16,19 +17,35 @@ def _check_sr_config():
             continue
         if "arch" not in spec:
             raise RankSRGANError(f"config key 'methods.{m}.arch' (missing key)")
-        if ("weights" in spec) == ("train_preset" in spec):
+        if "weights" not in spec and "train_preset" not in spec:
             raise RankSRGANError(
-                f"config key 'methods.{m}': give exactly one of 'weights' and 'train_preset'"
+                f"config key 'methods.{m}': give 'weights' or 'train_preset' (or both)"
             )
 
 
 _check_sr_config()
 
+# method -> (weights name, entry), or (None, None) = the train preset's G.pth; decided once
+# when the DAG loads (the first present of a weights list: ranksrgan.config.weights_choice).
+# A method whose only weights are absent fails (one line) when a job needs it, not before.
+WEIGHTS_CHOICE = {}
+
 
 def _weights_entry(method):
     """The method's weights registry entry (dict) or None (bicubic / trained)."""
-    w = SR_METHODS[method].get("weights")
-    return WEIGHTS[w] if isinstance(w, str) else w
+    if SR_METHODS[method]["kind"] != "network":
+        return None
+    if method not in WEIGHTS_CHOICE:
+        WEIGHTS_CHOICE[method] = weights_choice(config, method)
+    return WEIGHTS_CHOICE[method][1]
+
+
+def _present_entry(method):
+    """As _weights_entry, None when the method's weights are absent (for WEIGHT_FILES)."""
+    try:
+        return _weights_entry(method)
+    except RankSRGANError:
+        return None
 
 
 def _fetched_path(entry):
@@ -39,7 +56,7 @@ def _fetched_path(entry):
 # fetched file name -> registry entry, for the fetch rule
 WEIGHT_FILES = {
     Path(_fetched_path(e)).name: e
-    for e in [_weights_entry(m) for m in SR_METHODS]
+    for e in [_present_entry(m) for m in SR_METHODS]
     if e and e.get("url")
 }
 
@@ -49,9 +66,9 @@ def sr_weights_input(wildcards):
     spec = SR_METHODS[wildcards.method]
     if spec["kind"] == "bicubic":
         return []
-    if "train_preset" in spec:
-        return [train_generator(spec["train_preset"])]
     entry = _weights_entry(wildcards.method)
+    if entry is None:
+        return [train_generator(spec["train_preset"])]
     return [entry["path"]] if entry.get("path") else [_fetched_path(entry)]
 
 

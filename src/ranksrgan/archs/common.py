@@ -35,3 +35,17 @@ class ResidualBlockNoBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+def replica_forward(net: nn.Module, x: torch.Tensor, replicas: int = 1) -> torch.Tensor:
+    """``net(x)`` as ``DataParallel`` over ``replicas`` GPUs computes it, on one device.
+
+    DataParallel scatters the batch in ``x.chunk(replicas)`` pieces and each replica's
+    BatchNorm normalises its own piece (the authors' 2 GPUs at batch 8: 4 samples each), so a
+    train-mode BN network gives other outputs than on the whole batch. ``replicas=1`` is a
+    plain call. Running BN statistics are updated chunk after chunk (DataParallel keeps those
+    of the first replica only); a train-mode D or a momentum-0 Ranker never reads them.
+    """
+    if replicas <= 1 or x.shape[0] <= 1:
+        return net(x)
+    return torch.cat([net(c) for c in x.chunk(replicas)])

@@ -8,6 +8,12 @@ perceptually better, which is what the rank-content loss of RankSRGAN minimises.
 - ``margin_ranking`` (the authors' Ranker): outputs clamped to ``[-clamp, clamp]``, target
   ``+1`` when ``label_a >= label_b`` else ``-1``, ``mean(max(0, -target * (a - b) + margin))``.
   The clamp stops the gradient of a saturated output, as in the authors' code.
+  Paper vs code: Eq. 3 asks ``s1 < s2`` when ``m1 < m2`` (lower metric, lower score), but
+  Eq. 4 writes ``max(0, (s1 - s2) * gamma + eps)`` with ``gamma = -1`` if ``m1 < m2`` and
+  ``+1`` if ``m1 > m2``, which would push ``s1 > s2`` there: its two cases are swapped
+  relative to Eq. 3. The authors' code (and this loss) follows Eq. 3, i.e. Eq. 4 with
+  ``gamma = +1`` if ``m1 < m2`` and ``-1`` if ``m1 > m2``; the rank-content loss (Eq. 9,
+  ``sigmoid(R(G(x)))`` minimised) needs exactly that direction.
 - ``rank_regression`` (the paper's Tables 5-6 "regression" alternative): MSE of each output to
   its own label, averaged over both patches.
 - ``fidelity`` (Chen et al., ``papers/003``, Eqs. 3-5; Tsai et al.'s FRank loss): Thurstone

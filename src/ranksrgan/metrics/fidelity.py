@@ -4,6 +4,15 @@ PSNR follows the PIRM scoring code: MSE between the MATLAB ``rgb2ycbcr`` Y chann
 so rounded) of the shaved images, ``10 log10(255^2 / MSE)`` per image. SSIM is the Wang et al.
 index with an 11x11 Gaussian window (sigma 1.5), constants (0.01 L)^2 and (0.03 L)^2, averaged
 over the 'valid' region, as the RankSRGAN/BasicSR evaluation code computes it.
+
+Two named protocols differ only in the rounding of Y (``quantize``, :data:`Y_PROTOCOLS`):
+``pirm_matlab`` (``quantize=True``): PIRM's MATLAB code converts uint8 images, so Y is
+rounded to uint8, the paper's Table 2 protocol and the default; ``authors_python``
+(``quantize=False``): the authors' Python test script (``codes/test.py``: ``bgr2ycbcr`` of the
+image / 255, PSNR on ``Y * 255``) keeps Y unrounded. On x4 bicubic of scikit-image photos the
+unrounded PSNR is 0.003-0.014 dB higher and SSIM about 0.001 higher
+(``tests/test_fidelity_protocols.py``). Every score row's ``protocol`` JSON carries
+``quantize``; the report names the protocol of each table (:func:`protocol_name`).
 """
 
 from __future__ import annotations
@@ -12,6 +21,14 @@ import numpy as np
 import torch
 
 from ranksrgan.metrics.colour import rgb_to_luma, shave
+
+#: Named PSNR/SSIM protocols -> the ``quantize`` option that gives them.
+Y_PROTOCOLS = {"pirm_matlab": True, "authors_python": False}
+
+
+def protocol_name(quantize: bool) -> str:
+    """The named protocol of a ``quantize`` setting (``pirm_matlab`` / ``authors_python``)."""
+    return "pirm_matlab" if quantize else "authors_python"
 
 
 def _luma_pair(x, ref, colour, shave_px, quantize):

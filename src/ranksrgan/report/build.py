@@ -259,9 +259,11 @@ def build_report(
                              settings.extra_stand_ins, index)
     weights = []
     if not sr.empty:
-        w = sr.dropna(subset=["weights_sha256"])
-        for (method, sha), g in w.groupby(["method", "weights_sha256"], sort=True):
-            weights.append({"what": f"SR method {method}", "sha256": sha,
+        w = sr.dropna(subset=["weights_sha256"]).fillna({"weights": ""})
+        for (method, name, sha), g in w.groupby(["method", "weights", "weights_sha256"],
+                                                sort=True):
+            what = f"SR method {method}" + (f" ({name})" if name else "")
+            weights.append({"what": what, "sha256": sha,
                             "datasets": ", ".join(sorted(g["dataset"].unique()))})
     for preset, meta in sorted(training.meta.items()):
         weights.append({"what": f"trained G {preset}", "sha256": meta.get("weights_sha256", ""),

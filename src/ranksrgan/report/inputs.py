@@ -120,9 +120,11 @@ def read_sr_manifests(paths: Paths) -> pd.DataFrame:
         df = read_manifest(path, ("image", "method", "path"), "sr manifest")
         frames.append(df.assign(dataset=Path(path).parent.name))
     if not frames:
-        return pd.DataFrame(columns=["image", "method", "path", "dataset", "weights_sha256"])
+        return pd.DataFrame(
+            columns=["image", "method", "path", "dataset", "weights", "weights_sha256"]
+        )
     df = pd.concat(frames, ignore_index=True)
-    for col in ("weights_sha256", "stand_in", "precision"):
+    for col in ("weights", "weights_sha256", "stand_in", "precision"):  # older manifests
         if col not in df.columns:
             df[col] = None
     return df

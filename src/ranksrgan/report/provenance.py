@@ -49,6 +49,16 @@ def _describe_method(config: Mapping, spec: Any) -> Any:
     if spec.get("kind") == "bicubic":
         return "bicubic (no weights)"
     w = spec.get("weights")
+    if isinstance(w, list):  # the first present one is used (ranksrgan.config.weights_choice)
+        registry = config.get("weights") or {}
+        for name in w:
+            entry = registry.get(name, {})
+            if entry.get("url") or os.path.isfile(str(entry.get("path") or "")):
+                src = entry.get("url") or entry.get("path") or ""
+                return f"weights {name}: {os.path.basename(src)} (first present of {w})"
+        if spec.get("train_preset"):
+            return f"trained here (preset {spec['train_preset']}; none of {w} present)"
+        return f"none of {w} present"
     if isinstance(w, str):
         entry = (config.get("weights") or {}).get(w, {})
         src = entry.get("url") or entry.get("path") or ""

@@ -295,10 +295,21 @@ def protocols(cells: pd.DataFrame) -> list[dict]:
                 continue
             seen.add((metric, part))
             try:
-                out.append({"metric": metric, **json.loads(part)})
+                proto = {"metric": metric, **json.loads(part)}
             except json.JSONDecodeError:
                 out.append({"metric": metric, "protocol": part})
+                continue
+            if str(metric).lower() in ("psnr", "ssim") and "quantize" in proto:
+                proto["y_protocol"] = Y_PROTOCOL_NAMES[bool(proto["quantize"])]
+            out.append(proto)
     return out
+
+
+# Names of ranksrgan.metrics.fidelity.Y_PROTOCOLS (kept here: the report imports no torch).
+Y_PROTOCOL_NAMES = {
+    True: "pirm_matlab (PSNR/SSIM on uint8-rounded Y, PIRM's MATLAB code)",
+    False: "authors_python (PSNR/SSIM on unrounded Y, the authors' Python test script)",
+}
 
 
 def summary_table(scores: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:

@@ -50,6 +50,7 @@ SHARD_COLUMNS = [
     "width",
     "sr_sha256",
     "lr_sha256",
+    "weights",
     "weights_sha256",
     "runtime_s",
     "device",
@@ -95,6 +96,7 @@ class Upscaler:
         self.stand_in = spec.stand_in
         if spec.kind == "bicubic":
             self.model, self.weights_sha256, self.device, self.precision = None, None, "cpu", "fp64"
+            self.weights_name = None
             return
         if spec.kind != "network" or not spec.arch or not spec.weights:
             raise RankSRGANError(
@@ -103,6 +105,13 @@ class Upscaler:
         from ranksrgan import archs, weights
 
         side = read_weights_sidecar(spec.weights)
+        # which weights made the numbers (ESRGAN_SuperSR.pth vs the released DF2K+OST file):
+        # the file name, or the training stage's preset for a G.pth with its G.json
+        self.weights_name = (
+            f"train:{side['preset']}"
+            if side is not None and side.get("preset")
+            else os.path.basename(spec.weights)
+        )
         if side is not None:
             self._check_sidecar(side)
             if self.stand_in is None and side.get("stand_in"):
@@ -241,6 +250,7 @@ def run_shard(
                 "width": rec["width"],
                 "sr_sha256": rec["output_sha256"],
                 "lr_sha256": lr_sha,
+                "weights": upscaler.weights_name,
                 "weights_sha256": upscaler.weights_sha256,
                 "runtime_s": float(rec["runtime_s"]),
                 "device": upscaler.device,
@@ -251,7 +261,7 @@ def run_shard(
     if reused:
         log.info("shard %d: reused %d of %d images from an earlier run", shard, reused, len(rows))
     df = pd.DataFrame(records, columns=SHARD_COLUMNS).astype(
-        {"weights_sha256": "string", "stand_in": "string"}
+        {"weights": "string", "weights_sha256": "string", "stand_in": "string"}
     )
     write_manifest(df, shard_out)
     return df

@@ -6,6 +6,10 @@ terms, D frozen), then a discriminator step on ``D(real)`` and ``D(G(x).detach()
 MultiStepLR schedulers step once per iteration. Speed: bf16 autocast and ``channels_last`` on
 CUDA, optional ``torch.compile``, fused Adam, and no host synchronisation inside the step (loss
 values stay on the device until a log interval ends).
+
+``bn_replicas``: D (and the train-mode Ranker of the rank-content loss) run on
+``batch / bn_replicas`` chunks, each BatchNorm-normalised on its own, as the authors' 2-GPU
+DataParallel did (:func:`ranksrgan.archs.common.replica_forward`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 from ranksrgan import archs
+from ranksrgan.archs.common import replica_forward
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_parquet_atomic
 from ranksrgan.losses import build_loss
@@ -67,7 +72,15 @@ class TrainPaths:
 class Trainer:
     """Builds networks, losses and data for one preset and runs (or resumes) its training."""
 
-    def __init__(self, opts: TrainOptions, paths: TrainPaths, device: torch.device):
+    def __init__(
+        self,
+        opts: TrainOptions,
+        paths: TrainPaths,
+        device: torch.device,
+        cpu_bf16: bool = False,
+    ):
+        """``cpu_bf16``: honour ``precision: bf16`` on the CPU too (benchmarks only; a CPU
+        run is otherwise fp32 whatever the config says)."""
         self.opts, self.paths, self.device = opts, paths, device
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
@@ -86,7 +99,7 @@ class Trainer:
 
         seed_all(opts.seed)
         cuda = device.type == "cuda"
-        self.amp = cuda and opts.precision == "bf16"
+        self.amp = (cuda or cpu_bf16) and opts.precision == "bf16"
         self.mem_format = (
             torch.channels_last if (cuda and opts.channels_last) else torch.contiguous_format
         )
@@ -155,7 +168,11 @@ class Trainer:
                     )
                 load_plain_state(ranker, self.paths.ranker, f"Ranker ({spec.arch})")
             fns["rank"] = build_loss(
-                "rank_content", ranker=ranker, bias=lo.rank_bias, bn_mode=lo.rank_bn_mode
+                "rank_content",
+                ranker=ranker,
+                bias=lo.rank_bias,
+                bn_mode=lo.rank_bn_mode,
+                replicas=self.opts.bn_replicas,
             ).to(dev, memory_format=self.mem_format)
         if not fns:
             raise RankSRGANError(f"preset {self.opts.name}: every generator loss weight is 0")
@@ -170,7 +187,13 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- step
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _d(self, x: torch.Tensor) -> torch.Tensor:
+        """D's output, per-replica BatchNorm when ``bn_replicas`` > 1."""
+        return replica_forward(self.D_run, x, self.opts.bn_replicas)
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True).float().div_(255.0)
@@ -197,11 +220,11 @@ class Trainer:
             if "percep" in fns:
                 terms.append(lo.perceptual_weight * fns["percep"](sr, hr))
             if "gan" in fns:
-                pred_fake = self.D_run(sr)
+                pred_fake = self._d(sr)
                 pred_real = None
                 if fns["gan"].needs_real_for_generator:
                     with torch.no_grad():
-                        pred_real = self.D_run(hr)
+                        pred_real = self._d(hr)
                 terms.append(lo.gan_weight * fns["gan"].generator(pred_fake, pred_real))
             if "rank" in fns:
                 terms.append(lo.rank_weight * fns["rank"](sr))
@@ -216,8 +239,8 @@ class Trainer:
                 p.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
-                pred_real = self.D_run(hr)
-                pred_fake = self.D_run(sr.detach())
+                pred_real = self._d(hr)
+                pred_fake = self._d(sr.detach())
                 l_d = fns["gan"].discriminator(pred_real, pred_fake)
             l_d.backward()
             self.opt_d.step()
@@ -369,7 +392,9 @@ class Trainer:
         cache = PatchCache.build(
             list(self.paths.train_manifests), self.paths.cache_dir or (self.out / "cache")
         )
-        dataset = PatchDataset(cache, d.hr_patch, opts.seed, d.flip, d.rotate, d.lr_source)
+        dataset = PatchDataset(
+            cache, d.hr_patch, opts.seed, d.flip, d.rotate, d.lr_source, d.sub_images
+        )
         loader = make_loader(
             dataset,
             self.iteration,

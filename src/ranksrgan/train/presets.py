@@ -112,6 +112,8 @@ class DataOptions:
     rotate: bool = True
     lr_source: str = "manifest"
     workers: int = 4
+    # the first commit's 480x480 sub-images (size, step, thresh_size) with their own LR; None = off
+    sub_images: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class TrainOptions:
     gamma: float
     d_update_ratio: int = 1
     d_init_iters: int = 0
+    bn_replicas: int = 1
     checkpoint_every: int = 5000
     val_every: int = 5000
     log_every: int = 100
@@ -203,6 +206,11 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
             rotate=data.get("rotate", True),
             lr_source=data.get("lr_source", "manifest"),
             workers=rt.get("workers", 4),
+            sub_images=(
+                (si["size"], si["step"], si.get("thresh_size", 0))
+                if (si := data.get("sub_images"))
+                else None
+            ),
         ),
         losses=LossOptions(
             pixel_weight=pix.get("weight", 0.0),
@@ -230,6 +238,7 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
         gamma=sched.get("gamma", 0.5),
         d_update_ratio=p.get("d_update_ratio", 1),
         d_init_iters=p.get("d_init_iters", 0),
+        bn_replicas=p.get("bn_replicas", 1),
         checkpoint_every=p.get("checkpoint_every", 5000),
         val_every=p.get("val_every", 5000),
         log_every=p.get("log_every", 100),
@@ -244,5 +253,10 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
     if opts.data.hr_patch % 4:
         raise RankSRGANError(
             f"config key '{where}.data.hr_patch': must be a multiple of the scale 4"
+        )
+    if opts.data.sub_images and opts.data.sub_images[0] < opts.data.hr_patch:
+        raise RankSRGANError(
+            f"config key '{where}.data.sub_images.size': {opts.data.sub_images[0]} is smaller "
+            f"than hr_patch {opts.data.hr_patch}"
         )
     return opts

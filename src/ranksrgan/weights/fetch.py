@@ -87,6 +87,10 @@ def fetch(
     expected = entry.get("sha256")
     size = entry.get("size")
     if entry.get("path"):
+        if not dest.is_file():
+            from ranksrgan.config import weights_absent_message  # torch-free, one wording
+
+            raise RankSRGANError(weights_absent_message(entry.get("name"), entry))
         verify_sha256(dest, expected)
         return dest
     full_hash = bool(expected) and len(expected) == 64
