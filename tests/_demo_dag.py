@@ -14,6 +14,7 @@ images, so the suite stays under 15 minutes on 2 cores; see config/README.md).
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -35,13 +36,15 @@ TIMEOUT_S = 1200
 class DemoRun:
     """A finished run: ``root`` is the working directory, ``config`` the config file
     relative to it, ``results`` the absolute results folder, ``seconds`` the run's wall time
-    (0 when reused), ``log`` Snakemake's output."""
+    and ``cpu_seconds`` the CPU time of Snakemake and its jobs (0 when reused; the CPU time
+    hardly depends on how busy the machine is), ``log`` Snakemake's output."""
 
     root: Path
     config: str
     results: Path
     seconds: float
     log: str
+    cpu_seconds: float = 0.0
 
     @property
     def cfg(self) -> dict:
@@ -72,6 +75,7 @@ def run_demo_dag(root: Path) -> DemoRun:
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(root),
            "--configfile", CONFIG, "--cores", "all", "--resources", "gpu=1"]
     start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
@@ -81,6 +85,8 @@ def run_demo_dag(root: Path) -> DemoRun:
         out, _ = proc.communicate()
         raise AssertionError(f"demo DAG ran past {TIMEOUT_S} s:\n{out[-6000:]}") from None
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         logs = "\n".join(
             f"--- {p}\n{p.read_text()[-2000:]}"
@@ -88,5 +94,5 @@ def run_demo_dag(root: Path) -> DemoRun:
             if "error" in p.read_text().lower()
         )
         raise AssertionError(f"demo DAG failed (rc {proc.returncode}):\n{out[-6000:]}\n{logs}")
-    (root / "run_seconds.txt").write_text(f"{seconds:.1f}\n")
-    return DemoRun(root, CONFIG, root / cfg["results_dir"], seconds, out)
+    (root / "run_seconds.txt").write_text(f"{seconds:.1f} s wall, {cpu:.1f} s CPU\n")
+    return DemoRun(root, CONFIG, root / cfg["results_dir"], seconds, out, cpu)

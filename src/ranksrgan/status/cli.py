@@ -9,23 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from importlib import resources
-from pathlib import Path
 
 from ranksrgan.errors import RankSRGANError
-
-
-def schema_path() -> Path:
-    """The config schema: the checkout's workflow/schemas, else a copy shipped in the package."""
-    repo = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-    if repo.is_file():
-        return repo
-    found = [p for p in resources.files("ranksrgan").rglob("config.schema.yaml")]  # type: ignore[attr-defined]
-    if found:
-        return Path(str(found[0]))
-    raise RankSRGANError(
-        "config.schema.yaml: not found (neither workflow/schemas nor package data)"
-    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,10 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status (or a stage's targets); exit 0."""
-    from ranksrgan.config import load_config
+    from ranksrgan.config import load_config, schema_file
     from ranksrgan.status import STAGES, format_status, stage_targets, target_states
 
-    config = load_config(args.config, schema_path())
+    config = load_config(args.config, schema_file())
     if args.targets:
         if args.targets not in STAGES:
             raise RankSRGANError(
