@@ -2,8 +2,9 @@
 
 VGG19 ``features`` truncated after a named layer (default ``conv5_4``, before its ReLU: the
 authors' ``features[:35]``), input normalised with the ImageNet mean/std, frozen and in eval
-mode. Weights come either from torchvision's ImageNet file (found via the weight registry and
-loaded here) or, for offline demo/CI runs, from a seeded random initialisation, which must be
+mode. Weights come either from torchvision's ImageNet file (a path handed in by the caller: the
+train rule's input, fetched beforehand by its own download rule; nothing is downloaded here) or,
+for offline demo/CI runs, from a seeded random initialisation, which must be
 asked for explicitly (``weights="random"``) and is logged loudly: features of a random VGG are
 not a perceptual metric.
 """
