@@ -189,3 +189,18 @@ def test_status_of_the_demo_run_is_all_done(demo_run):
     assert {s.state for s in states} == {"done"}  # computed here, no dvc.lock in that folder
     text = format_status(states)
     assert "report         1       0        0" in text
+
+
+def test_status_cli_targets_json_and_errors(tmp_path, capsys):
+    from ranksrgan.cli import main
+
+    config = str(REPO / "config" / "ci.yaml")
+    assert main(["status", "--config", config, "--targets", "train"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out[0] == "results/ci/train/fsrcnn/G.pth" and len(out) == 6
+    assert main(["status", "--config", config, "--root", str(tmp_path), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 29 and {r["state"] for r in rows} == {"pending"}
+    assert main(["status", "--config", config, "--targets", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --targets nope: unknown stage") and err.count("\n") == 1

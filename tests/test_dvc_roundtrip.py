@@ -89,3 +89,8 @@ def test_dvc_push_clone_pull_then_nothing_to_recompute(demo_run, tmp_path):
     assert {s.state for s in states} == {"pulled"}, [s for s in states if s.state != "pulled"]
     out = _run([str(BIN / "ranksrgan"), "status", "--config", config, "--brief"], clone)
     assert "report         0       1        0" in out, out
+    # a target changed after the pull is no longer dvc.lock's version: "done", not "pulled"
+    page = clone / results / "report" / "index.html"
+    page.write_text(page.read_text() + "<!-- edited -->")
+    report = [s for s in target_states(demo_run.cfg, clone) if s.stage == "report"]
+    assert [(s.state, s.in_dvc) for s in report] == [("done", True)]
