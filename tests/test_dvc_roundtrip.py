@@ -7,6 +7,7 @@ so that their new mtimes do not make Snakemake recompute.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,33 @@ def _checkout_copy(dest: Path) -> None:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+
+
+# the rule that writes each stage's targets (what its DVC cmd must plan), and rules it must not
+STAGE_RULES = {"data": "prepare_dataset", "sr": "sr_gather", "score": "score_gather",
+               "rankdata": "rankdata_gather", "ranker": "ranker_niqe",
+               "train": "train_ranksrgan_niqe", "report": "report_build"}
+
+
+def test_dvc_stage_commands_plan_their_stage(tmp_path):
+    """Each ci stage's cmd, as DVC resolves it from dvc.yaml, is a Snakemake run that plans
+    that stage's targets (a dry run from an empty results folder), and the data stage's
+    plans nothing downstream of it."""
+    from dvc.repo import Repo
+
+    cmds = {s.name.split("@")[0]: s.cmd for s in Repo(str(REPO)).index.stages
+            if s.name.endswith("@ci")}
+    assert set(cmds) == set(STAGES)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for stage in ("data", "ranker", "report"):
+        cmd = f"{cmds[stage]} -n --nolock --quiet rules --directory {REPO}"
+        proc = subprocess.run(["bash", "-c", cmd], cwd=REPO, capture_output=True, text=True,
+                              env=env, timeout=120)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        assert f"\n{STAGE_RULES[stage]} " in out, (stage, out[-3000:])
+        if stage == "data":
+            assert "sr_shard" not in out and "report_build" not in out
 
 
 def _md5(path: Path) -> str:
