@@ -103,7 +103,13 @@ def test_dvc_push_clone_pull_then_nothing_to_recompute(demo_run, tmp_path):
     assert not (clone / results).exists()
     before = {s.state for s in target_states(demo_run.cfg, clone)}
     assert before == {"pending"}
-    _run(["make", "pull", "RUN=ci", f"VENV={BIN.parent}"], clone, timeout=600)
+    # `-o STAMP`: the clone's pyproject.toml is newer than the shared venv's install stamp;
+    # without it make would reinstall the venv in editable mode pointing at this tmp clone.
+    stamp = BIN.parent / ".installed-stamp"
+    _run(["make", "-o", str(stamp), "pull", "RUN=ci", f"VENV={BIN.parent}"], clone, timeout=600)
+    editable = next((BIN.parent / "lib").glob("python3*/site-packages/__editable__*ranksrgan*.pth"),
+                    None)
+    assert editable is None or str(clone) not in editable.read_text()
 
     # 4. the README's run command plans nothing
     plan = _run([str(BIN / "snakemake"), "-n", "--cores", "all", "--resources", "gpu=1",
