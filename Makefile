@@ -20,6 +20,14 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile config/demo.yaml --rerun-incomplete
 	@echo "Report: $(CURDIR)/results/demo/report/index.html (Markdown: results/demo/report/index.md)"
 
+# The miniature study of the paper's claim on real photos (README "Miniature study"; not part
+# of `make test`): ~30 min on 2 CPU cores. MINI_CONFIG=config/mini_gpu.yaml: the GPU setting.
+MINI_CONFIG ?= config/mini.yaml
+.PHONY: mini
+mini: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile $(MINI_CONFIG) --rerun-incomplete
+	@echo "Report: $(CURDIR)/$$($(BIN)/python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["results_dir"])' $(MINI_CONFIG))/report/index.html"
+
 # Headless Chromium for the report's browser test (Debian package). Idempotent; without root
 # it only warns, and tests/test_report_browser.py skips.
 browser:

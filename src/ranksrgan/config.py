@@ -149,6 +149,19 @@ def _report_references(
     ]
     if (rep.get("crops") or {}).get("dataset"):
         refs.append(("report.crops.dataset", rep["crops"]["dataset"], datasets, "dataset"))
+    mini = rep.get("mini_study") or {}
+    if mini:
+        # the study reads score Parquets: its dataset and arms must be scored, not just defined
+        score = config.get("score") or {}
+        scored = dict.fromkeys(score.get("methods", []))
+        refs.append(("report.mini_study.dataset", mini["dataset"],
+                     dict.fromkeys(score.get("datasets", [])), "score dataset"))
+        if mini.get("ranker"):
+            refs.append(("report.mini_study.ranker", mini["ranker"],
+                         config.get("ranker") or {}, "ranker"))
+        for i, pair in enumerate(mini["seeds"]):
+            refs += [(f"report.mini_study.seeds[{i}].{arm}", pair[arm], scored, "scored method")
+                     for arm in ("srgan", "ranksrgan")]
     return refs
 
 

@@ -1,4 +1,8 @@
-"""Build the demo archive from the real photographs bundled with scikit-image.
+"""Build the demo archive from real photographs shipped inside installed packages.
+
+Photos are looked up by file stem in scikit-image's ``data`` folder first, then in the other
+installed folders of :func:`photo_dirs` (pyiqa's Kodak reference images, matplotlib's sample
+data), so that ``config/mini.yaml`` can hold out test photos the demo's training never saw.
 
 The demo runs the same download/verify/extract path as the paper's archives, fed by a local
 ``file:`` URL to the zip written here. The zip is deterministic: members in a fixed order
@@ -9,6 +13,7 @@ depends only on the scikit-image photos and the Pillow/zlib build that encodes t
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import zipfile
@@ -22,7 +27,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import atomic_path
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_SUFFIXES = (".png", ".jpg", ".jpeg")
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def skimage_data_dir() -> Path:
@@ -34,13 +39,41 @@ def skimage_data_dir() -> Path:
     return Path(skimage.__file__).parent / "data"
 
 
-def find_photo(name: str, data_dir: Path) -> Path:
-    """The bundled file whose stem is ``name``."""
-    for suffix in _SUFFIXES:
-        p = data_dir / f"{name}{suffix}"
-        if p.is_file():
-            return p
-    raise RankSRGANError(f"demo_source.splits: no photo '{name}' in {data_dir}")
+def photo_dirs() -> list[Path]:
+    """Folders of real photos shipped with installed packages, searched in this order.
+
+    - scikit-image's ``data`` folder (licences in its ``README.txt``);
+    - pyiqa's ``ResultsCalibra/ref_dir`` (installed top-level by the pyiqa wheel): five
+      512x384 reference images of TID2013 (I03, I04, I06, I08, I19), which are photos of the
+      Kodak Lossless True Color Image Suite (Kodak's release for unrestricted use);
+    - matplotlib's ``mpl-data/sample_data`` (``grace_hopper.jpg``, a US Navy public-domain
+      photo).
+    Folders that are absent (another pyiqa or matplotlib build) are skipped.
+    """
+    dirs = [skimage_data_dir()]
+    # located, not imported: importing pyiqa loads torch and its model registry
+    spec = importlib.util.find_spec("pyiqa")
+    if spec is not None and spec.origin:
+        dirs.append(Path(spec.origin).parent.parent / "ResultsCalibra" / "ref_dir")
+    try:
+        import matplotlib
+
+        dirs.append(Path(matplotlib.get_data_path()) / "sample_data")
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        pass
+    return [d for d in dirs if d.is_dir()]
+
+
+def find_photo(name: str, data_dir: Path | Sequence[Path]) -> Path:
+    """The shipped file whose stem is ``name`` (first folder of ``data_dir`` that has it)."""
+    dirs = [data_dir] if isinstance(data_dir, Path) else list(data_dir)
+    for d in dirs:
+        for suffix in _SUFFIXES:
+            p = d / f"{name}{suffix}"
+            if p.is_file():
+                return p
+    where = ", ".join(str(d) for d in dirs)
+    raise RankSRGANError(f"demo_source.splits: no photo '{name}' in {where}")
 
 
 def center_crop(img: np.ndarray, max_side: int) -> np.ndarray:
@@ -82,12 +115,12 @@ def build_demo_archive(
         output: the zip to write (atomically).
         max_side, min_side: centre-crop large photos to ``max_side``; refuse any smaller than
             ``min_side`` (LR x4 must stay >= 64 px for training patches).
-        data_dir: photo folder (default: scikit-image's).
+        data_dir: photo folder (default: the installed folders of :func:`photo_dirs`).
 
     Returns:
         The output path.
     """
-    src = Path(data_dir) if data_dir is not None else skimage_data_dir()
+    src = Path(data_dir) if data_dir is not None else photo_dirs()
     seen: dict[str, str] = {}
     for split, names in splits.items():
         for name in names:

@@ -21,6 +21,7 @@ import pandas as pd
 from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.report import figures as F
+from ranksrgan.report import mini_study as mini
 from ranksrgan.report import render
 from ranksrgan.report.inputs import (
     read_data_manifests,
@@ -83,6 +84,7 @@ class ReportSettings:
     setup: pd.DataFrame = field(default_factory=pd.DataFrame)
     extra_stand_ins: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    mini_study: mini.MiniStudy | None = None  # the "miniature study" section (report.mini_study)
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -255,6 +257,17 @@ def build_report(
         "Mean PI vs mean RMSE per method (RMSE = 255 / 10^(PSNR/20) per image, PIRM's axes).",
         F.pd_plane(summary, fdir / "pd_plane"), "PI and PSNR were not both scored in this run")
 
+    sections = []
+    if settings.mini_study is not None:
+        res = mini.build_tables(summary, rsum, evals, settings.mini_study)
+        files = {}
+        for key in ("per_seed", "aggregate"):
+            for ext, text in (("csv", res[key].to_csv(index=False)),
+                              ("md", mini.markdown_table(res[key]))):
+                p = out / "tables" / f"mini_study_{key}.{ext}"
+                write_bytes_atomic(p, text.encode())
+                files[f"{key} {ext.upper()}"] = _rel(p, out)
+        sections.append(mini.section(res, settings.mini_study, files))
     stand_ins = stand_ins_of(scores, training.meta, training.curves, sr, evals, mapping,
                              settings.extra_stand_ins, index)
     weights = []
@@ -280,8 +293,8 @@ def build_report(
             columns=["kind", "path"],
         ),
     }
-    html = render_html(settings.title, stand_ins, tables, figs, settings.setup, prov)
-    md = render_markdown(settings.title, stand_ins, tables, figs, settings.setup, prov)
+    html = render_html(settings.title, stand_ins, tables, figs, settings.setup, prov, sections)
+    md = render_markdown(settings.title, stand_ins, tables, figs, settings.setup, prov, sections)
     write_bytes_atomic(out / "index.md", md.encode())
     write_bytes_atomic(out / "index.html", html.encode())
     cells = pd.concat(all_cells, ignore_index=True) if all_cells else pd.DataFrame()

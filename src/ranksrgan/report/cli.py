@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def settings_from_config(config: dict[str, Any], config_path: str, paper_path: str):
     """Plain report settings from a config dict (the only place the report reads config)."""
     from ranksrgan.report.build import ReportSettings
+    from ranksrgan.report.mini_study import MiniStudy
     from ranksrgan.report.paper import load_paper
     from ranksrgan.report.provenance import environment, setting, setup_table
     from ranksrgan.report.tables import RunMapping
@@ -48,6 +49,7 @@ def settings_from_config(config: dict[str, Any], config_path: str, paper_path: s
         config_path=config_path,
         setup=setup,
         environment=environment(),
+        mini_study=MiniStudy.from_mapping(rep["mini_study"]) if rep.get("mini_study") else None,
     )
 
 

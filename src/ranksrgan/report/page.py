@@ -45,6 +45,16 @@ class FigureEntry:
     reason: str = ""
 
 
+@dataclass
+class SectionEntry:
+    """An extra section of the page (e.g. the miniature study): its id, title and bodies."""
+
+    name: str
+    title: str
+    html: str
+    markdown: str
+
+
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 .banner{border:3px solid #b00;background:#fee;padding:.6em 1em;margin:1em 0}
@@ -112,8 +122,9 @@ def render_html(
     figures: Sequence[FigureEntry],
     setup: pd.DataFrame,
     provenance: Mapping[str, Any],
+    sections: Sequence[SectionEntry] = (),
 ) -> str:
-    """The whole page as one HTML document."""
+    """The whole page as one HTML document (``sections`` go before the paper's tables)."""
     h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
          f"<title>{_e(title)}</title>", f"<style>{CSS}</style>",
          f"<script>{CHECK_JS}</script></head><body>", f"<h1>{_e(title)}</h1>"]
@@ -129,6 +140,8 @@ def render_html(
     h += [f'<li><a href="#{_e(f.name)}">{_e(f.title)}</a></li>' for f in figures]
     h.append('<li><a href="#setup">Setup vs paper</a></li>'
              '<li><a href="#provenance">Provenance</a></li></ul>')
+    for sec in sections:
+        h.append(f'<section id="{_e(sec.name)}"><h2>{_e(sec.title)}</h2>{sec.html}</section>')
     h.append("<h2>Tables</h2><p>Each cell: ours / paper (ours &minus; paper); bold = best of "
              "its column; &dagger; = stand-in value; <i>not run</i> = the experiment was not "
              "part of this run.</p>")
@@ -167,6 +180,7 @@ def render_markdown(
     figures: Sequence[FigureEntry],
     setup: pd.DataFrame,
     provenance: Mapping[str, Any],
+    sections: Sequence[SectionEntry] = (),
 ) -> str:
     """The Markdown twin of :func:`render_html` (same content, same relative links)."""
     m = [f"# {title}", ""]
@@ -175,6 +189,8 @@ def render_markdown(
         m += [f"> - {s}" for s in stand_ins]
     else:
         m.append("No stand-ins recorded in this run.")
+    for sec in sections:
+        m += ["", f"## {sec.title}", "", sec.markdown.rstrip()]
     m += ["", "## Tables", ""]
     for t in tables:
         links = " | ".join(f"[{k}]({p})" for k, p in t.files.items())

@@ -1,0 +1,190 @@
+"""The miniature study (issue 18): config/mini.yaml is valid, holds its test photos out of every
+training, plans the whole chain for each seed with both arms sharing everything but the rank
+loss, and the report's mini-study tables are right on hand-made scores."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ranksrgan.config import validate_config
+from ranksrgan.data.demo import build_demo_archive, find_photo, photo_dirs
+from ranksrgan.errors import RankSRGANError
+from ranksrgan.report import mini_study as mini
+from ranksrgan.report.tables import ranker_summary
+from ranksrgan.train.presets import resolve_preset
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def cfg() -> dict:
+    c = yaml.safe_load((REPO / "config" / "mini.yaml").read_text())
+    validate_config(copy.deepcopy(c), SCHEMA, "config/mini.yaml")
+    return c
+
+
+@pytest.fixture(scope="module")
+def plan() -> str:
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "-n", "-p", "--forceall", "--nolock", "--configfile", "config/mini.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_mini_plans_the_whole_chain_per_seed(plan, cfg):
+    stats = plan.split("Job stats:", 1)[1]
+    counts = {m.group(1): int(m.group(2))
+              for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
+    for rule in ("demo_source", "train_srresnet", "train_srgan", "train_rrdb_psnr",
+                 "train_esrgan", "rankdata_gather", "ranker_niqe", "report_build"):
+        assert counts.get(rule) == 1, rule
+    for k in SEEDS:
+        assert counts.get(f"train_srgan_s{k}") == counts.get(f"train_ranksrgan_s{k}") == 1
+        # the RankSRGAN arm reads the study's Ranker; the SRGAN arm reads none
+        assert re.search(rf"--out results/mini/train/ranksrgan_s{k} .*--ranker "
+                         r"results/mini/ranker/niqe/model\.pth", plan)
+        assert not re.search(rf"--out results/mini/train/srgan_s{k} .*--ranker", plan)
+        for method in (f"srgan_s{k}", f"ranksrgan_s{k}"):
+            assert f"results/mini/scores/mini_test/{method}.parquet" in plan
+    assert "gan_arm" not in counts and "train_rank_arm" not in counts  # templates only
+
+
+def test_both_arms_share_init_seed_data_and_iterations(cfg):
+    presets = cfg["train"]["presets"]
+    for k in SEEDS:
+        g = resolve_preset(presets, f"srgan_s{k}")
+        r = resolve_preset(presets, f"ranksrgan_s{k}")
+        assert g["seed"] == r["seed"] == k
+        for key in ("init", "iterations", "data", "optim", "scheduler", "generator",
+                    "discriminator"):
+            assert g[key] == r[key], key
+        assert {n: v for n, v in r["losses"].items() if n != "rank"} == g["losses"]
+        assert "rank" not in g["losses"] and r["losses"]["rank"]["weight"] > 0
+        assert r["losses"]["rank"]["ranker"] == {**r["losses"]["rank"]["ranker"],
+                                                 "source": "stage", "name": "niqe"}
+        # equal stand-ins: random VGG perceptual weights on both arms
+        assert g["losses"]["perceptual"]["weights"] == r["losses"]["perceptual"]["weights"]
+    pairs = cfg["report"]["mini_study"]["seeds"]
+    assert [(p["seed"], p["srgan"], p["ranksrgan"]) for p in pairs] == [
+        (k, f"srgan_s{k}", f"ranksrgan_s{k}") for k in SEEDS]
+
+
+def test_test_photos_are_held_out_of_every_training(cfg):
+    splits = cfg["demo_source"]["splits"]
+    assert not set(splits["test"]) & (set(splits["train"]) | set(splits["val"]))
+    test_ds = {d for d, s in cfg["datasets"].items() if "/test/" in s["members"][0]}
+    assert test_ds == {"mini_test"}
+    assert cfg["report"]["mini_study"]["dataset"] == "mini_test"
+    for name, rd in cfg["rankdata"].items():
+        assert not set(rd["sources"]) & test_ds, name
+    for name in cfg["train"]["presets"]:
+        data = resolve_preset(cfg["train"]["presets"], name)["data"]
+        assert not (set(data["train"]) | {data["val"]}) & test_ds, name
+
+
+def test_mini_study_references_are_checked(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["report"]["mini_study"]["seeds"][1]["ranksrgan"] = "esrgan_typo"
+    with pytest.raises(RankSRGANError, match=r"report\.mini_study\.seeds\[1\]\.ranksrgan"):
+        validate_config(bad, SCHEMA, "mini.yaml")
+    bad = copy.deepcopy(cfg)
+    bad["report"]["mini_study"]["metrics"] = ["niqe", "lpips"]
+    with pytest.raises(RankSRGANError, match="mini_study"):
+        validate_config(bad, SCHEMA, "mini.yaml")
+
+
+def test_photos_from_installed_packages_go_into_the_archive(tmp_path):
+    dirs = photo_dirs()
+    kodak = find_photo("I03", dirs)
+    assert kodak.suffix == ".bmp" and kodak.parent.name == "ref_dir"
+    assert find_photo("grace_hopper", dirs).name == "grace_hopper.jpg"
+    out = build_demo_archive({"test": ["I03", "grace_hopper"], "train": ["coins"]},
+                             tmp_path / "a.zip", max_side=256, min_side=128)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.namelist() == ["demo_photos/test/I03.png", "demo_photos/test/grace_hopper.png",
+                                 "demo_photos/train/coins.png"]
+    with pytest.raises(RankSRGANError, match="no photo 'nope'"):
+        find_photo("nope", dirs)
+
+
+def _summary(rows):
+    return pd.DataFrame(
+        [{"dataset": "held", "method": m, "metric": k, "value": v, "n": 5, "stand_in": k == "pi"}
+         for m, k, v in rows])
+
+
+STUDY = mini.MiniStudy.from_mapping({
+    "dataset": "held", "metrics": ["niqe", "psnr"], "ranker": "r",
+    "seeds": [{"seed": 1, "srgan": "g1", "ranksrgan": "r1"},
+              {"seed": 2, "srgan": "g2", "ranksrgan": "r2"},
+              {"seed": 3, "srgan": "g3", "ranksrgan": "r3"}],
+    "stand_ins": "random VGG",
+})
+
+
+def test_table_builder_differences_and_spread():
+    summary = _summary([
+        ("g1", "niqe", 6.0), ("r1", "niqe", 5.0), ("g1", "psnr", 25.0), ("r1", "psnr", 24.5),
+        ("g2", "niqe", 6.0), ("r2", "niqe", 6.5), ("g2", "psnr", 25.0), ("r2", "psnr", 25.5),
+        ("g3", "niqe", 7.0), ("r3", "niqe", 5.5), ("g3", "psnr", 24.0), ("r3", "psnr", 24.0),
+        ("r1", "niqe", 99.0),  # another dataset's row must not leak in (see below)
+    ])
+    summary.loc[summary.index[-1], "dataset"] = "other"
+    seeds = mini.per_seed(summary, STUDY)
+    niqe = seeds[seeds["metric"] == "niqe"].set_index("seed")
+    assert niqe["diff"].tolist() == [-1.0, 0.5, -1.5]
+    assert niqe["ranksrgan_better"].tolist() == [True, False, True]  # lower NIQE is better
+    psnr = seeds[seeds["metric"] == "psnr"].set_index("seed")
+    assert psnr["ranksrgan_better"].tolist() == [False, True, None]  # higher PSNR; a tie
+    agg = mini.aggregate(seeds).set_index("metric")
+    assert agg.loc["niqe", "diff_mean"] == pytest.approx(-2.0 / 3)
+    assert agg.loc["niqe", "diff_std"] == pytest.approx(np.std([-1.0, 0.5, -1.5], ddof=1))
+    assert (agg.loc["niqe", "diff_min"], agg.loc["niqe", "diff_max"]) == (-1.5, 0.5)
+    assert agg.loc["niqe", "ranksrgan_better_seeds"] == "2/3"
+    assert agg.loc["psnr", "ranksrgan_better_seeds"] == "1/3"
+    assert agg.loc["niqe", "srgan_mean"] == pytest.approx(19 / 3)
+    text = mini.verdict(mini.aggregate(seeds))
+    assert "NIQE RankSRGAN - SRGAN = -0.667 +- 1.041" in text and "2/3 seeds" in text
+
+
+def test_table_builder_missing_arm_is_nan_not_invented():
+    summary = _summary([("g1", "niqe", 6.0), ("r1", "niqe", 5.0), ("g2", "niqe", 6.0)])
+    seeds = mini.per_seed(summary, STUDY)
+    s2 = seeds[(seeds["seed"] == 2) & (seeds["metric"] == "niqe")].iloc[0]
+    assert np.isnan(s2["ranksrgan"]) and np.isnan(s2["diff"]) and s2["ranksrgan_better"] is None
+    agg = mini.aggregate(seeds).set_index("metric")
+    assert agg.loc["niqe", "seeds"] == 1 and np.isnan(agg.loc["niqe", "diff_std"])
+    assert agg.loc["psnr", "seeds"] == 0 and agg.loc["psnr", "ranksrgan_better_seeds"] == "0/0"
+    assert "PSNR: not run" in mini.verdict(mini.aggregate(seeds))
+
+
+def test_ranker_line_and_section():
+    evals = pd.DataFrame({"output": [0.1, 0.5, 0.9, 0.2], "label": [1.0, 2.0, 3.0, 4.0],
+                          "image": ["a", "a", "b", "b"], "name": "r"})
+    rsum = ranker_summary(evals)
+    line = mini.ranker_line(rsum, evals, "r")
+    assert "SROCC 0.400" in line and "4 validation patches of 2 image(s)" in line
+    assert "not run" in mini.ranker_line(rsum.iloc[0:0], evals, "r")
+    summary = _summary([("g1", "niqe", 6.0), ("r1", "niqe", 5.0)])
+    res = mini.build_tables(summary, rsum, evals, STUDY)
+    sec = mini.section(res, STUDY, {"per_seed CSV": "tables/mini_study_per_seed.csv"})
+    assert sec.name == "mini_study"
+    for text in (sec.html, sec.markdown):
+        assert "random VGG" in text and "SROCC 0.400" in text
+        assert "tables/mini_study_per_seed.csv" in text and "RankSRGAN - SRGAN" in text
