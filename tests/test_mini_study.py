@@ -65,7 +65,27 @@ def test_mini_plans_the_whole_chain_per_seed(plan, cfg):
     assert "gan_arm" not in counts and "train_rank_arm" not in counts  # templates only
 
 
-def test_both_arms_share_init_seed_data_and_iterations(cfg):
+@pytest.fixture(scope="module")
+def gpu_cfg() -> dict:
+    c = yaml.safe_load((REPO / "config" / "mini_gpu.yaml").read_text())
+    validate_config(copy.deepcopy(c), SCHEMA, "config/mini_gpu.yaml")
+    return c
+
+
+def test_gpu_setting_is_the_same_study_larger(cfg, gpu_cfg):
+    assert gpu_cfg["device"] == "cuda" and gpu_cfg["results_dir"] == "results/mini_gpu"
+    for key in ("datasets", "rankdata", "score"):
+        assert gpu_cfg[key] == cfg[key], key
+    assert gpu_cfg["demo_source"]["splits"] == cfg["demo_source"]["splits"]
+    assert gpu_cfg["report"]["mini_study"]["seeds"] == cfg["report"]["mini_study"]["seeds"]
+    big, small = (resolve_preset(c["train"]["presets"], "ranksrgan_s1") for c in (gpu_cfg, cfg))
+    assert big["iterations"] > small["iterations"]
+    assert big["data"]["batch_size"] > small["data"]["batch_size"]
+
+
+@pytest.mark.parametrize("name", ["cfg", "gpu_cfg"])
+def test_both_arms_share_init_seed_data_and_iterations(name, request):
+    cfg = request.getfixturevalue(name)
     presets = cfg["train"]["presets"]
     for k in SEEDS:
         g = resolve_preset(presets, f"srgan_s{k}")
