@@ -208,3 +208,32 @@ def test_ranker_line_and_section():
     for text in (sec.html, sec.markdown):
         assert "random VGG" in text and "SROCC 0.400" in text
         assert "tables/mini_study_per_seed.csv" in text and "RankSRGAN - SRGAN" in text
+
+
+def test_report_page_gets_the_section_only_when_configured(tmp_path):
+    from ranksrgan.report.build import ReportInputs, ReportSettings, build_report
+
+    rows = [{"dataset": "held", "method": m, "image": f"im{i}", "metric": k,
+             "value": v + 0.1 * i, "stand_in": False, "error": ""}
+            for m, k, v in [("g1", "niqe", 6.0), ("r1", "niqe", 5.0), ("g1", "psnr", 25.0),
+                            ("r1", "psnr", 24.0)] for i in range(3)]
+    paths = []
+    for m in ("g1", "r1"):
+        p = tmp_path / "scores" / f"{m}.parquet"
+        p.parent.mkdir(exist_ok=True)
+        pd.DataFrame([r for r in rows if r["method"] == m]).to_parquet(p)
+        paths.append(p)
+    study = mini.MiniStudy.from_mapping({
+        "dataset": "held", "metrics": ["niqe", "psnr"],
+        "seeds": [{"seed": 1, "srgan": "g1", "ranksrgan": "r1"}], "stand_ins": "random VGG"})
+    paper = REPO / "config" / "paper_results.yaml"
+    with_study = build_report(paper, ReportInputs(scores=paths),
+                              ReportSettings(mini_study=study), tmp_path / "a")
+    md = (tmp_path / "a" / "index.md").read_text()
+    assert "## Miniature study" in md and "RankSRGAN - SRGAN = -1.000" in md
+    assert 'id="mini_study"' in with_study.read_text()
+    agg = pd.read_csv(tmp_path / "a" / "tables" / "mini_study_aggregate.csv")
+    assert agg.set_index("metric").loc["psnr", "diff_mean"] == pytest.approx(-1.0)
+    build_report(paper, ReportInputs(scores=paths), ReportSettings(), tmp_path / "b")
+    assert "Miniature study" not in (tmp_path / "b" / "index.md").read_text()
+    assert not (tmp_path / "b" / "tables" / "mini_study_aggregate.csv").exists()
