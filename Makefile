@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: demo test lint venv clean-demo browser pull
+.PHONY: demo test test-slurm lint venv clean-demo browser pull
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: $(STAMP) browser
 	$(BIN)/snakefmt --check workflow/
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/python -m pytest -q
+
+# Opt-in (root, not part of `make test`): a real single-node SLURM from Debian packages runs
+# the demo's data, sr and score stages through workflow/profiles/slurm (tests/slurm/run.sh).
+test-slurm: $(STAMP)
+	tests/slurm/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
