@@ -243,3 +243,26 @@ def test_sr_manifest_records_which_weights_made_the_numbers(tmp_path):
         df = read_manifest(out / "shards" / "0.parquet", ("image",), "sr manifest")
         assert list(df["weights"]) == [want]
         assert list(df["weights_sha256"]) == [sha256_file(weights)]
+
+
+def test_trainer_runs_d_per_replica_when_bn_replicas_is_2(tmp_path):
+    from ranksrgan.train.engine import Trainer, TrainPaths
+    from ranksrgan.train.presets import DataOptions, LossOptions, NetSpec, TrainOptions
+
+    def trainer(replicas):
+        opts = TrainOptions(
+            name="bn", generator=NetSpec("srresnet", {"nf": 8, "nb": 1}),
+            discriminator=NetSpec("discriminator_vgg128", {"nf": 8}), init=None,
+            data=DataOptions(train=("x",), val=None, hr_patch=128, batch_size=8),
+            losses=LossOptions(gan_weight=5e-3), iterations=1, seed=0, lr_g=1e-4, lr_d=1e-4,
+            betas=(0.9, 0.99), weight_decay_g=0.0, weight_decay_d=0.0, milestones=(),
+            gamma=0.5, bn_replicas=replicas)
+        return Trainer(opts, TrainPaths(tmp_path / str(replicas), ()), torch.device("cpu"))
+
+    one, two = trainer(1), trainer(2)
+    assert torch.equal(one.D.linear2.weight, two.D.linear2.weight)  # same seed, same D
+    x = _photo_batch(8, 128)
+    with torch.no_grad():
+        assert torch.allclose(two._d(x), torch.cat([two.D(x[:4]), two.D(x[4:])]), atol=1e-6)
+        assert torch.allclose(one._d(x), one.D(x), atol=1e-6)
+        assert not torch.allclose(two._d(x), one._d(x), atol=1e-3)
