@@ -141,8 +141,13 @@ RESOURCE_DEFAULTS = {
     "sr": {"threads": 4, "mem_mb": 8000, "runtime": 10, "per_image_s": 10.0},
     # NIQE + Ma + PI + PSNR + SSIM: ~1 s per 510x339 image on one CPU core
     "score": {"threads": 2, "mem_mb": 8000, "runtime": 15, "per_image_s": 10.0},
-    # gathers, the demo archive, the synthetic NRQM model
+    # gathers, the demo archive, the synthetic NRQM model, the report
     "light": {"threads": 1, "mem_mb": 2000, "runtime": 30},
+    # a GAN preset: 600k iterations at batch 8 x 296 px are ~2 days on one GPU; jobs resume
+    # from their checkpoints, so a partition's time limit only means a resubmission
+    "train": {"threads": 4, "mem_mb": 32000, "runtime": 2880},
+    # a Ranker: 300-400k iterations at batch 16-32 x 296 px, decoded-image cache in memory
+    "ranker": {"threads": 4, "mem_mb": 16000, "runtime": 720},
 }
 RESOURCES = {
     stage: {**spec, **config.get("resources", {}).get(stage, {})}

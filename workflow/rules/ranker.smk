@@ -77,8 +77,12 @@ for _ranker in RANKER:
             f"{LOGS}/ranker/{_ranker}.log",
         conda:
             ENV
+        threads: stage_threads("ranker")
         resources:
+            mem_mb=stage_mem_mb("ranker"),
+            runtime=stage_runtime("ranker"),
             gpu=gpu_count,
+            gpu_model=gpu_model_for(gpu_count),
         params:
             name=_ranker,
             out=lambda wildcards, output: os.path.dirname(output.model),

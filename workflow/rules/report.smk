@@ -18,6 +18,10 @@ if REPORT:
             f"{LOGS}/report/build.log",
         conda:
             ENV
+        threads: stage_threads("light")
+        resources:
+            mem_mb=stage_mem_mb("light"),
+            runtime=stage_runtime("light"),
         params:
             config=_config_source(),
             out=lambda wildcards, output: os.path.dirname(output.html),

@@ -53,8 +53,12 @@ for _preset in TRAIN["presets"]:
             f"{LOGS}/train/{_preset}.log",
         conda:
             ENV
+        threads: stage_threads("train")
         resources:
+            mem_mb=stage_mem_mb("train"),
+            runtime=stage_runtime("train"),
             gpu=gpu_count,
+            gpu_model=gpu_model_for(gpu_count),
         params:
             preset=_preset,
             preset_json=train_preset_json(_preset),
