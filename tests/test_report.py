@@ -455,6 +455,32 @@ def test_report_rule_inputs_follow_the_config():
     assert "report_build" not in plan(tmp)
 
 
+def test_report_job_gets_the_resolved_config(tmp_path):
+    """`--config` overrides reach the report job (it used to re-read the config file by name),
+    and the CLI builds from that JSON with the override on the page."""
+    import json
+    import shlex
+
+    snakemake = Path(sys.executable).parent / "snakemake"
+    proc = subprocess.run(
+        [str(snakemake), "-n", "-p", "--forceall", "--nolock", "--configfile", "config/demo.yaml",
+         "--config", "scale=4", "train={'presets': {'ranksrgan_niqe': {'iterations': 77}}}"],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    cmd = next(ln for ln in out.splitlines() if "ranksrgan report build" in ln)
+    assert "--config " not in cmd
+    argv = shlex.split(cmd.split("Shell command:")[-1].split(">")[0])
+    cfg = json.loads(argv[argv.index("--config-json") + 1])
+    assert cfg["train"]["presets"]["ranksrgan_niqe"]["iterations"] == 77
+    assert cfg["train"]["presets"]["srgan"]["iterations"] > 0  # the rest of the demo config
+    bad = subprocess.run([sys.executable, "-m", "ranksrgan", "report", "build", "--config-json",
+                          "{nope", "--paper", str(PAPER), "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --config-json: invalid JSON")
+
+
 def test_stand_in_banner_lists_each_label_once():
     from ranksrgan.report.build import stand_ins_of
 

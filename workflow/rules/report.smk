@@ -23,12 +23,13 @@ if REPORT:
             mem_mb=stage_mem_mb("light"),
             runtime=stage_runtime("light"),
         params:
-            config=_config_source(),
+            # the resolved config (every --configfile and --config applied), not a file name
+            config_json=json.dumps(config, sort_keys=True),
             out=lambda wildcards, output: os.path.dirname(output.html),
             # not passed on: a change of the report section rebuilds the report
             settings=json.dumps(REPORT, sort_keys=True),
         shell:
-            "ranksrgan report build --config {params.config:q} --paper {input.paper:q}"
+            "ranksrgan report build --config-json {params.config_json:q} --paper {input.paper:q}"
             " --out {params.out:q} --scores {input.scores:q} --train {input.train:q}"
             " --data-manifests {input.data:q} --sr-manifests {input.sr:q}"
             " --rankdata {input.rankdata:q} --rankers {input.rankers:q} > {log:q} 2>&1"

@@ -57,20 +57,14 @@ def _build(args: argparse.Namespace) -> int:
     from ranksrgan.report.build import ReportInputs, build_report
     from ranksrgan.report.provenance import file_sha256, git_commit
 
-    cfg_path = Path(args.config)
-    if not cfg_path.is_file():
-        raise RankSRGANError(f"{cfg_path}: config file not found")
-    try:
-        config = yaml.safe_load(cfg_path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RankSRGANError(f"{cfg_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    settings = settings_from_config(config, str(cfg_path), args.paper)
+    config, config_name, config_sha = _run_config(args)
+    settings = settings_from_config(config, config_name, args.paper)
     inputs = ReportInputs(
         scores=args.scores, train=args.train, data_manifests=args.data_manifests,
         sr_manifests=args.sr_manifests, rankdata=args.rankdata, rankers=args.rankers,
     )
     extra = {
-        "config sha256": file_sha256(cfg_path),
+        "config sha256": config_sha,
         "paper results": f"{args.paper} (sha256 {file_sha256(args.paper)[:16]}...)",
         "git commit": git_commit(),
         "results_dir": str(config.get("results_dir", "")),
@@ -78,6 +72,42 @@ def _build(args: argparse.Namespace) -> int:
     index = build_report(args.paper, inputs, settings, args.out, extra)
     print(index)
     return 0
+
+
+def _run_config(args: argparse.Namespace) -> tuple[dict[str, Any], str, str]:
+    """The run's config, its name for the page and its sha256.
+
+    Snakemake hands the resolved config (``--config-json``: every ``--configfile`` and
+    ``--config`` override applied), hashed as canonical JSON; by hand, a YAML file is read and
+    hashed as bytes. Either is validated like the DAG's config.
+    """
+    import hashlib
+    import json
+
+    from ranksrgan.config import schema_file, validate_config
+
+    if args.config_json is not None:
+        try:
+            config = json.loads(args.config_json)
+        except ValueError as exc:
+            raise RankSRGANError(f"--config-json: invalid JSON ({exc})") from None
+        name = "resolved config (--config-json)"
+        canonical = json.dumps(config, sort_keys=True).encode()
+        sha = hashlib.sha256(canonical).hexdigest()
+    else:
+        from ranksrgan.report.provenance import file_sha256
+
+        cfg_path = Path(args.config)
+        if not cfg_path.is_file():
+            raise RankSRGANError(f"{cfg_path}: config file not found")
+        try:
+            config = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise RankSRGANError(f"{cfg_path}: invalid YAML ({first})") from None
+        name, sha = str(cfg_path), file_sha256(cfg_path)
+    validate_config(config, schema_file(), name)
+    return config, name, sha
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -103,7 +133,11 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="report_cmd", metavar="CMD", required=True)
 
     b = sub.add_parser("build", help="write R/report/ (tables, figures, index.html, index.md)")
-    b.add_argument("--config", required=True, help="the run's config YAML")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="the run's config YAML (by hand)")
+    src.add_argument(
+        "--config-json", help="the resolved config as JSON (what the workflow passes)"
+    )
     b.add_argument("--paper", required=True, help="config/paper_results.yaml")
     b.add_argument("--out", required=True, help="report folder, e.g. results/demo/report")
     for flag, what in (
