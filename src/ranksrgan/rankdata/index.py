@@ -28,6 +28,7 @@ import pandas as pd
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
 from ranksrgan.io.parquet import write_manifest
+from ranksrgan.io.rank_index import RANK_INDEX_COLUMNS
 from ranksrgan.io.shards import read_shards
 from ranksrgan.rankdata.shard import (
     IMAGE_COLUMNS,
@@ -39,18 +40,7 @@ from ranksrgan.rankdata.shard import (
 from ranksrgan.rankdata.split import assign_split
 
 INDEX_COLUMNS = [
-    "image",
-    "dataset",
-    "x",
-    "y",
-    "size",
-    "method",
-    "level",
-    "path",
-    "score",
-    "label",
-    "metric",
-    "split",
+    *RANK_INDEX_COLUMNS,
     "sharpness",
     "niqe_gap",
     "sha256",

@@ -19,23 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.rank_index import RANK_INDEX_COLUMNS
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "image",
-    "dataset",
-    "x",
-    "y",
-    "size",
-    "method",
-    "level",
-    "path",
-    "score",
-    "label",
-    "metric",
-    "split",
-)
+COLUMNS = RANK_INDEX_COLUMNS
 POSITION = ("dataset", "image", "y", "x", "size")
 
 
