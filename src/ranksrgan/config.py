@@ -287,7 +287,7 @@ def _check_trained_methods(config: dict[str, Any], source: str) -> None:
     presets = config.get("train", {}).get("presets", {})
     if not presets:
         return
-    from ranksrgan.train.presets import resolve_preset  # torch-free
+    from ranksrgan.presets import resolve_preset
 
     for m, spec in config.get("methods", {}).items():
         if "train_preset" not in spec or spec["train_preset"] not in presets:

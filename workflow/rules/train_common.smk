@@ -4,7 +4,7 @@ import os
 import shlex
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.train.presets import resolve_preset
+from ranksrgan.presets import resolve_preset
 from ranksrgan.weights import cached_path
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})

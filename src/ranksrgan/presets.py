@@ -1,0 +1,59 @@
+"""Preset resolution: ``extends`` chains of config sections, merged and hashed.
+
+Torch-free and below every stage: the config check (``ranksrgan.config``), the workflow's
+input functions and the train stage resolve presets the same way. A preset may name
+``extends: <other preset>``; the chain is deep-merged (mappings merge key by key, any other
+value replaces; a network mapping with a different ``arch`` replaces the inherited one whole).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from ranksrgan.errors import RankSRGANError
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base`` (mappings recursively, else replaced).
+
+    A mapping naming a different ``arch`` than the one it overrides replaces it whole: the
+    options of one network mean nothing to another.
+    """
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        other_net = (
+            isinstance(v, dict) and "arch" in v and v["arch"] != (out.get(k) or {}).get("arch")
+        )
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not other_net:
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def resolve_preset(presets: dict[str, Any], name: str) -> dict[str, Any]:
+    """The fully merged preset ``name`` (``extends`` followed, cycles rejected)."""
+    chain: list[str] = []
+    cur: str | None = name
+    while cur is not None:
+        if cur not in presets:
+            where = f"train.presets.{chain[-1]}.extends" if chain else "train.presets"
+            raise RankSRGANError(f"config key '{where}': unknown preset '{cur}'")
+        if cur in chain:
+            raise RankSRGANError(
+                f"config key 'train.presets.{name}': extends cycle {chain + [cur]}"
+            )
+        chain.append(cur)
+        cur = presets[cur].get("extends")
+    merged: dict[str, Any] = {}
+    for n in reversed(chain):
+        merged = deep_merge(merged, {k: v for k, v in presets[n].items() if k != "extends"})
+    return merged
+
+
+def preset_hash(preset: dict[str, Any]) -> str:
+    """sha256 of the resolved preset's canonical JSON (recorded in G.json)."""
+    return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()
