@@ -90,10 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--min-size", type=int, default=1)
     r.set_defaults(func=_prepare)
 
-    s = sub.add_parser("demo-source", help="build the demo archive from scikit-image photos")
+    s = sub.add_parser(
+        "demo-source", help="build the demo archive from photos shipped with installed packages"
+    )
     s.add_argument("--out", required=True)
     s.add_argument("--split", type=_split_arg, action="append", required=True,
-                   help="SPLIT=photo1,photo2 (scikit-image data file stems); repeatable")
+                   help="SPLIT=photo1,photo2 (file stems in scikit-image data, pyiqa's Kodak "
+                   "references, matplotlib sample data); repeatable")
     s.add_argument("--max-side", type=int, default=512)
     s.add_argument("--min-side", type=int, default=256)
     s.set_defaults(func=_demo_source)
