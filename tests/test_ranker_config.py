@@ -91,6 +91,8 @@ def test_dag_trains_the_ranker_before_ranksrgan():
             "results/demo/train/ranksrgan_niqe/G.pth",
             "-n",
             "-p",
+            "--forceall",  # plan the whole chain whatever results/demo already holds
+            "--nolock",
             "--configfile",
             "config/demo.yaml",
         ],
