@@ -8,8 +8,6 @@ Ma/PI use a SYNTHETIC NRQM model of the real structure (scores meaningless, timi
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -89,10 +87,9 @@ def main() -> int:
     args = ap.parse_args()
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    home = Path(tempfile.mkdtemp())
-    (home / "hub" / "pyiqa").mkdir(parents=True)
-    shutil.copy(REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat", home / "hub/pyiqa/")
-    os.environ["TORCH_HOME"] = str(home)
+    from ranksrgan.metrics.pyiqa_reference import use_offline_pyiqa_home
+
+    home = use_offline_pyiqa_home(tempfile.mkdtemp())
     from ranksrgan.metrics import create_metric
     from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double
     from ranksrgan.metrics.synthetic import write_synthetic_nrqm

@@ -15,7 +15,6 @@ paper's 3,450 source images (DIV2K train 800 + Flickr2K 2,650).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -110,10 +109,9 @@ def main() -> int:
     n_ref = 8 if args.quick else 32
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    home = Path(tempfile.mkdtemp())
-    (home / "hub" / "pyiqa").mkdir(parents=True)
-    shutil.copy(REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat", home / "hub/pyiqa/")
-    os.environ["TORCH_HOME"] = str(home)
+    from ranksrgan.metrics.pyiqa_reference import use_offline_pyiqa_home
+
+    home = use_offline_pyiqa_home(tempfile.mkdtemp())
     from ranksrgan.rankdata.export import export
     from ranksrgan.rankdata.index import gather
     from ranksrgan.rankdata.labels import label_metric

@@ -1,7 +1,5 @@
 """Shared pytest fixtures and the offline pyiqa cache."""
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,13 +14,9 @@ def pytest_configure(config):
     pyiqa fixes its cache folder from TORCH_HOME when first imported, so this must happen
     before any test imports it; without it pyiqa would try to download (no network here).
     """
-    home = Path(tempfile.mkdtemp(prefix="ranksrgan-torch-home-"))
-    (home / "hub" / "pyiqa").mkdir(parents=True)
-    shutil.copy(
-        REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat",
-        home / "hub" / "pyiqa" / "niqe_modelparameters.mat",
-    )
-    os.environ["TORCH_HOME"] = str(home)
+    from ranksrgan.metrics.pyiqa_reference import use_offline_pyiqa_home
+
+    use_offline_pyiqa_home(tempfile.mkdtemp(prefix="ranksrgan-torch-home-"))
 
 
 @pytest.fixture(scope="session")

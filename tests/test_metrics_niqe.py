@@ -1,7 +1,5 @@
 """NIQE: MATLAB reference values (TID2013 calibration images) and agreement with pyiqa."""
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from ranksrgan.metrics import create_metric
 from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
 from ranksrgan.metrics.niqe import niqe_luma, snapped_pixels
-from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double
+from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double, use_offline_pyiqa_home
 
 REPO = Path(__file__).resolve().parents[1]
 CALIB = REPO / ".venv/lib/python3.11/site-packages/ResultsCalibra/dist_dir"
@@ -74,13 +72,7 @@ def test_niqe_rejects_too_small_image():
 
 @pytest.fixture(scope="module")
 def pyiqa_niqe(tmp_path_factory):
-    home = tmp_path_factory.mktemp("torch_home")
-    (home / "hub" / "pyiqa").mkdir(parents=True)
-    shutil.copy(
-        REPO / "src/ranksrgan/assets/niqe/niqe_modelparameters.mat",
-        home / "hub" / "pyiqa" / "niqe_modelparameters.mat",
-    )
-    os.environ["TORCH_HOME"] = str(home)
+    use_offline_pyiqa_home(tmp_path_factory.mktemp("torch_home"))
     pyiqa = pytest.importorskip("pyiqa")
     return pyiqa.create_metric("niqe", device="cpu", color_space="ycbcr", crop_border=4)
 

@@ -1,12 +1,30 @@
-"""pyiqa's NIQE as a MATLAB-precision reference, for checking our implementation."""
+"""pyiqa as a reference, offline: its weight cache, and its NIQE in MATLAB precision."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def use_offline_pyiqa_home(home: str | os.PathLike) -> Path:
+    """Point pyiqa's weight cache at ``home`` (``TORCH_HOME``), holding the vendored LIVE NIQE
+    parameters, so that pyiqa's NIQE never downloads. pyiqa reads ``TORCH_HOME`` when first
+    imported: call this before importing it. Returns ``home``.
+    """
+    from ranksrgan.metrics.models import ASSETS
+
+    home = Path(home)
+    (home / "hub" / "pyiqa").mkdir(parents=True, exist_ok=True)
+    name = "niqe_modelparameters.mat"
+    shutil.copy(ASSETS / "niqe" / name, home / "hub" / "pyiqa" / name)
+    os.environ["TORCH_HOME"] = str(home)
+    return home
 
 
 @contextlib.contextmanager
