@@ -10,12 +10,12 @@ from skimage import data
 from ranksrgan import archs
 from ranksrgan.errors import NonFiniteError, RankSRGANError
 from ranksrgan.imresize import imresize
+from ranksrgan.io.device import pick_device
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
     forward_tiled,
     prepare_model,
-    select_device,
     tile_boxes,
     to_uint8,
     upscale_image,
@@ -118,10 +118,10 @@ def test_bad_options_are_one_line_errors():
     with pytest.raises(RankSRGANError, match="tile"):
         InferenceOptions(tile=-1)
     with pytest.raises(RankSRGANError, match="unknown device"):
-        select_device("tpu")
+        pick_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(RankSRGANError, match="no CUDA"):
-            select_device("cuda")
+            pick_device("cuda")
 
 
 # ------------------------------------------------------------------ non-finite outputs (issue 19)

@@ -17,10 +17,6 @@ import torch
 from torch import nn
 
 from ranksrgan.errors import NonFiniteError, RankSRGANError
-from ranksrgan.io.device import pick_device
-
-# The toolkit's one device chooser, under the name this module has always exported.
-select_device = pick_device
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -38,7 +38,6 @@ from ranksrgan.training import (
     export_weights,
     load_checkpoint,
     load_plain_state,
-    pick_device,
     rng_state,
     save_checkpoint,
     seed_all,
@@ -53,7 +52,7 @@ VAL_COLUMNS = ("iteration", "image", "psnr", "niqe")
 LABEL_RANDOM_VGG = "random perceptual weights"
 LABEL_RANDOM_RANKER = "random Ranker"
 
-__all__ = ["Trainer", "TrainPaths", "load_plain_state", "pick_device"]
+__all__ = ["Trainer", "TrainPaths", "load_plain_state"]
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ metadata file, the non-finite step check and the decode-once image cache.
 Both stages import from here and never from each other.
 """
 
+from ranksrgan.io.device import pick_device
 from ranksrgan.training.checkpoint import load_checkpoint, save_checkpoint
-from ranksrgan.training.device import pick_device
 from ranksrgan.training.export import (
     export_weights,
     load_plain_state,
