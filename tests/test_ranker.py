@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from _kill import kill_after_checkpoint
 from _rank_index import make_rank_index
 from torch import nn
 
@@ -143,21 +142,8 @@ def test_sigkill_then_rerun_gives_identical_weights(index, tmp_path):
         _cmd(index, ref_out), cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert ref.returncode == 0, ref.stderr[-2000:]
-    proc = subprocess.Popen(
-        _cmd(index, out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    marker, killed_at = out / "checkpoint" / "last.json", None
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        if marker.is_file():
-            it = json.loads(marker.read_text())["iteration"]
-            if it >= 8:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed_at = it
-                break
-        time.sleep(0.01)
-    proc.wait(timeout=60)
-    assert killed_at is not None and proc.returncode == -signal.SIGKILL, "not killed mid-run"
+    killed_at, rc = kill_after_checkpoint(_cmd(index, out), REPO, out / "checkpoint", 8)
+    assert killed_at is not None and rc == -signal.SIGKILL, "not killed mid-run"
     assert not (out / "model.pth").exists()
     again = subprocess.run(_cmd(index, out), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -6,17 +6,16 @@ was never interrupted. Real subprocesses of the `ranksrgan train` CLI, tiny netw
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from _kill import kill_after_checkpoint
 from test_train_data import make_dataset
 
 from ranksrgan.archs import build
@@ -117,22 +116,8 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(workspace):
     ref = _run(_cmd(cfg, "tiny_gan", ref_out))
     assert ref.returncode == 0, ref.stderr[-2000:]
 
-    proc = subprocess.Popen(
-        _cmd(cfg, "tiny_gan", out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    marker = out / "checkpoint" / "last.json"
-    killed_at = None
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        if marker.is_file():
-            it = json.loads(marker.read_text())["iteration"]
-            if it >= 12:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed_at = it
-                break
-        time.sleep(0.01)
-    proc.wait(timeout=60)
-    assert killed_at is not None and proc.returncode == -signal.SIGKILL, "not killed mid-run"
+    killed_at, rc = kill_after_checkpoint(_cmd(cfg, "tiny_gan", out), REPO, out / "checkpoint", 12)
+    assert killed_at is not None and rc == -signal.SIGKILL, "not killed mid-run"
     assert not (out / "G.pth").exists()
 
     again = _run(_cmd(cfg, "tiny_gan", out))
