@@ -136,3 +136,48 @@ def test_snakemake_reports_key_and_file(tmp_path, demo_cfg, case):
              if f"{bad}: config key '{key}'" in ln]
     assert lines, proc.stdout + proc.stderr
     assert words in lines[0]
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """YAML text of `levels` levels of nine aliases each (9**levels values expanded)."""
+    lines = ["  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("where", ["load_config", "status", "snakemake"])
+def test_yaml_alias_bomb_is_refused_in_one_line_not_expanded(tmp_path, where):
+    """Nine levels of aliases under an unknown key: refused at once (the old schema-error sort
+    key formatted the whole expanded instance and hung for minutes at 3 GB)."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text((REPO / "config" / "demo.yaml").read_text() + "\nbogus_key:\n" + _alias_bomb())
+    if where == "load_config":
+        cmd = [sys.executable, "-c",
+               "import sys; from ranksrgan.config import load_config; load_config(sys.argv[1])",
+               str(bomb)]
+    elif where == "status":
+        cmd = [str(Path(sys.executable).parent / "ranksrgan"), "status", "--config", str(bomb)]
+    else:
+        cmd = [str(SNAKEMAKE), "-n", "--nolock", "--configfile", str(bomb)]
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{where} did not finish within 60 s on an alias bomb")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"{bomb}: config expands to more than" in out, out[-2000:]
+
+
+def test_oversized_config_file_is_refused_naming_the_file(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text((REPO / "config" / "demo.yaml").read_text() + "\n#" + "x" * (1 << 20) + "\n")
+    with pytest.raises(RankSRGANError, match=r"big\.yaml: config file is .* bytes"):
+        load_config(big)
+
+
+def test_every_shipped_config_is_within_the_size_limits():
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        if path.name == "paper_results.yaml":
+            continue
+        load_config(path)

@@ -48,9 +48,41 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
+# A config is a few thousand values; YAML aliases can make a small file expand into billions
+# (nine levels of nine aliases), and jsonschema formats an instance into its messages. Both
+# limits are checked before anything walks or formats the config.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 200_000
+
+
+def _check_size(config: Any, source: str) -> None:
+    """Refuse a config that expands to more than MAX_CONFIG_VALUES values (aliases counted at
+    every use), walking at most that many nodes, whatever the expanded size."""
+    count = 0
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise RankSRGANError(
+                f"{source}: config expands to more than {MAX_CONFIG_VALUES:,} values "
+                "(YAML aliases repeated at every level?); refused before validation"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
+def _error_order(error: jsonschema.ValidationError) -> tuple:
+    # Never str(error): that pretty-prints the whole instance and schema.
+    return (len(error.absolute_path), [str(p) for p in error.absolute_path], str(error.validator))
+
+
 def _schema_errors(config: dict[str, Any], schema: dict[str, Any], source: str) -> None:
     validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e)))
+    errors = sorted(validator.iter_errors(config), key=_error_order)
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         message = err.message if len(err.message) < 200 else err.message[:200] + "..."
@@ -63,6 +95,7 @@ def validate_config(
     """Validate ``config`` against the YAML schema (None: the packaged one) and cross-check
     references; raise one line naming key and ``source``."""
     path = Path(schema_path) if schema_path is not None else schema_file()
+    _check_size(config, source)
     _schema_errors(config, yaml.safe_load(path.read_text()), source)
     _check_references(config, source)
     _check_weight_name_hashes(config, source)
@@ -399,6 +432,11 @@ def load_config(
     p = Path(path)
     if not p.is_file():
         raise RankSRGANError(f"{p}: config file not found")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise RankSRGANError(
+            f"{p}: config file is {p.stat().st_size:,} bytes, more than the "
+            f"{MAX_CONFIG_BYTES:,} a config may have"
+        )
     try:
         config = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
