@@ -430,3 +430,53 @@ def test_failed_job_is_reported_failed(tmp_path):
     assert [j["state"] for j in states.values()] == ["FAILED"]
     assert "SLURM status is: 'FAILED'" in out, out[-3000:]
     assert not Path(target).exists()
+
+
+def test_every_paper_job_fits_a_partition_and_an_oversized_rule_is_named(tmp_path):
+    """The plugin's own fit test on the paper DAG: every job fits the shipped partitions; with
+    the GPU partition's time limit below the train rules' runtime, the GAN rules are named with
+    the limit they exceed, and so are the 720-min Rankers (the plugin alone would submit them without `-p`)."""
+    import dataclasses
+
+    from snakemake_executor_plugin_slurm.partitions import read_partition_file
+
+    from ranksrgan.slurm_fit import unfit_jobs
+
+    partitions = read_partition_file(PROFILE / "partitions.yaml")
+    short = [
+        dataclasses.replace(p, limits=dataclasses.replace(p.limits, max_runtime=600))
+        if p.name == "gpu" else p
+        for p in partitions
+    ]
+    with _plan(REPO / "config" / "config.yaml", tmp_path) as (workflow, jobs):
+        local = set(workflow._localrules)
+        jobs = [j for j in jobs if j.rule.name != "all" and j.rule.name not in local]
+        assert unfit_jobs(jobs, partitions) == []
+        problems = unfit_jobs(jobs, short)
+    assert problems, "a 2880-min train job fits a 600-min GPU partition?"
+    assert {p.split()[1].split("_")[0] for p in problems} == {"train", "ranker"}, problems
+    assert "gpu: runtime 2880 min > max_runtime 600" in problems[0], problems[0]
+    assert "cpu: 1 GPUs > max_gpu 0" in problems[0], problems[0]
+
+
+def test_run_whose_job_fits_no_partition_stops_before_any_submission(tmp_path):
+    """A light job asking for more than every partition's max_runtime: the run stops at start
+    with one line naming the rule and the limit, and nothing reaches sbatch."""
+    env = _fake_slurm(tmp_path)
+    root = tmp_path / "run"
+    config = _moved_demo_config(root, resources={"light": {"runtime": 5000}})
+    target = yaml.safe_load(config.read_text())["demo_source"]["output"]
+    proc = subprocess.run(
+        [str(SNAKEMAKE), target, "-s", str(REPO / "workflow" / "Snakefile"),
+         "--workflow-profile", str(PROFILE), "--directory", str(root),
+         "--configfile", str(config), "--default-resources", f"slurm_account={ACCOUNT}",
+         "--slurm-init-seconds-before-status-checks", "1"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    lines = [ln for ln in out.splitlines() if "fits no SLURM partition" in ln]
+    assert lines, out[-3000:]
+    assert "rule demo_source" in lines[0] and "runtime 5000 min > max_runtime 2880" in lines[0]
+    assert _calls(env, "sbatch") == []
+    assert not Path(target).exists()

@@ -71,7 +71,10 @@ RESULTS = config["results_dir"]
 onstart:
     # Snakemake's own lock is per working directory: this one is per results folder.
     from ranksrgan.io.runlock import acquire_results_lock
+    from ranksrgan.slurm_fit import check_slurm_partitions
 
+    # before the lock and any submission: a job that fits no partition stops the run here
+    check_slurm_partitions(workflow)
     acquire_results_lock(RESULTS)
 
 
