@@ -435,7 +435,8 @@ def test_failed_job_is_reported_failed(tmp_path):
 def test_every_paper_job_fits_a_partition_and_an_oversized_rule_is_named(tmp_path):
     """The plugin's own fit test on the paper DAG: every job fits the shipped partitions; with
     the GPU partition's time limit below the train rules' runtime, the GAN rules are named with
-    the limit they exceed, and so are the 720-min Rankers (the plugin alone would submit them without `-p`)."""
+    the limit they exceed, and so are the 720-min Rankers (the plugin alone would submit them
+    without `-p`)."""
     import dataclasses
 
     from snakemake_executor_plugin_slurm.partitions import read_partition_file
