@@ -15,6 +15,7 @@ if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from ranksrgan.config import validate_config  # noqa: E402
+from ranksrgan.layout import Layout, stage_targets  # noqa: E402
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from snakemake.utils import update_config  # noqa: E402
 
@@ -66,6 +67,10 @@ wildcard_constraints:
 
 
 RESULTS = config["results_dir"]
+# Every results and cache path comes from the one layout (ranksrgan.layout); so do the
+# targets `rule all` collects (the same function gives `ranksrgan status` its targets).
+LAYOUT = Layout.of(config)
+TARGETS = stage_targets(config)
 
 
 onstart:
@@ -86,12 +91,12 @@ ENV = "../envs/ranksrgan.yaml"
 def dataset_archive(wildcards):
     """Path of the downloaded archive a dataset is extracted from."""
     archive = config["datasets"][wildcards.dataset]["archive"]
-    return f"{CACHE}/archives/{archive}.{config['archives'][archive]['type']}"
+    return LAYOUT.archive(archive, config["archives"][archive]["type"])
 
 
-def data_manifest(dataset):
-    """The data stage's manifest of one dataset (HR and LR paths per image)."""
-    return f"{RESULTS}/data/{dataset}/manifest.parquet"
+data_manifest = LAYOUT.data_manifest
+sr_manifest = LAYOUT.sr_manifest
+train_generator = LAYOUT.train_generator
 
 
 def n_shards(dataset, shard_size):
@@ -109,16 +114,6 @@ def shard_paths(prefix, dataset, shard_size):
 def shq(value):
     """One shell-quoted argument (paths and values in the argument-building functions)."""
     return shlex.quote(str(value))
-
-
-def sr_manifest(method, dataset):
-    """The sr stage's gathered manifest of one method on one dataset."""
-    return f"{RESULTS}/sr/{method}/{dataset}/manifest.parquet"
-
-
-def train_generator(preset):
-    """Exported generator weights (authors' key layout) of a training preset."""
-    return f"{RESULTS}/train/{preset}/G.pth"
 
 
 def gpu_count(wildcards=None):
@@ -205,12 +200,12 @@ def prefetch_targets():
     """
     archives = {spec["archive"] for spec in config["datasets"].values()}
     files = [
-        f"{CACHE}/archives/{name}"
-        for name, archive in ARCHIVE_FILES.items()
+        LAYOUT.archive(archive, config["archives"][archive]["type"])
+        for archive in ARCHIVE_FILES.values()
         if archive in archives
         and any(not u.startswith("file:") for u in config["archives"][archive]["urls"])
     ]
-    files += [f"{CACHE}/weights/{name}" for name in WEIGHT_FILES]
+    files += [LAYOUT.cached_weights(entry) for entry in WEIGHT_FILES.values()]
     if VGG19_DOWNLOAD:
         files.append(VGG19_DOWNLOAD)
     if NRQM and not NRQM.get("synthetic", False):

@@ -48,7 +48,7 @@ rule prepare_dataset:
         runtime=stage_runtime("prepare", dataset_images),
     params:
         args=prepare_args,
-        out_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}",
+        out_dir=lambda wc: LAYOUT.data_dir(wc.dataset),
     shell:
         "ranksrgan data prepare --dataset {wildcards.dataset} --archive {input:q}"
         " --out-dir {params.out_dir:q} --manifest {output:q} {params.args} > {log:q} 2>&1"

@@ -63,4 +63,4 @@ def demo_source_args():
 
 
 def data_targets():
-    return [data_manifest(d) for d in config["data"]["datasets"]]
+    return TARGETS["data"]

@@ -11,8 +11,9 @@ rule rankdata_shard:
     input:
         unpack(rankdata_shard_input),
     output:
-        rows=f"{RESULTS}/rankdata/{{name}}/shards/{{dataset}}/{{shard}}.parquet",
-        images=f"{RESULTS}/rankdata/{{name}}/shards/{{dataset}}/{{shard}}.images.parquet",
+        rows=LAYOUT.rankdata_shard_dir("{name}", "{dataset}") + "/{shard}.parquet",
+        images=LAYOUT.rankdata_shard_dir("{name}", "{dataset}")
+        + "/{shard}.images.parquet",
     log:
         f"{LOGS}/rankdata/{{name}}/{{dataset}}/{{shard}}.log",
     wildcard_constraints:
@@ -39,9 +40,9 @@ rule rankdata_gather:
     input:
         unpack(rankdata_shards),
     output:
-        index=f"{RESULTS}/rankdata/{{name}}/index.parquet",
-        images=f"{RESULTS}/rankdata/{{name}}/images.parquet",
-        stats=f"{RESULTS}/rankdata/{{name}}/stats.json",
+        index=LAYOUT.rank_index("{name}"),
+        images=LAYOUT.rankdata_dir("{name}") + "/images.parquet",
+        stats=LAYOUT.rankdata_dir("{name}") + "/stats.json",
     log:
         f"{LOGS}/rankdata/{{name}}/gather.log",
     wildcard_constraints:

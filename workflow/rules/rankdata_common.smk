@@ -1,12 +1,8 @@
 # Input/parameter functions of the rank-dataset stage (kept apart from the rules: snakemake --lint).
-from ranksrgan.metrics import VERSION as RANKDATA_METRICS_VERSION
+from ranksrgan.metric_version import METRICS_VERSION as RANKDATA_METRICS_VERSION
 
 RANKDATA = config.get("rankdata") or {}
 RANKDATA_NRQM = (config.get("metric_models") or {}).get("nrqm") or {}
-
-
-def _rankdata_dir(name):
-    return f"{RESULTS}/rankdata/{name}"
 
 
 def rankdata_shard_input(wildcards):
@@ -58,7 +54,7 @@ def rankdata_shards(wildcards):
     rows = []
     for d in spec["sources"]:
         rows += shard_paths(
-            f"{_rankdata_dir(wildcards.name)}/shards/{d}", d, spec["shard_size"]
+            LAYOUT.rankdata_shard_dir(wildcards.name, d), d, spec["shard_size"]
         )
     return {
         "rows": rows,
@@ -79,11 +75,7 @@ def rankdata_gather_args(wildcards, input):
 
 def rankdata_targets():
     """Index, image table and stats of every configured rank dataset."""
-    return [
-        f"{_rankdata_dir(n)}/{f}"
-        for n in RANKDATA
-        for f in ("index.parquet", "images.parquet", "stats.json")
-    ]
+    return TARGETS["rankdata"]
 
 
 def rankdata_shard_images(wildcards):

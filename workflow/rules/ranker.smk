@@ -28,14 +28,12 @@ _RANKER_FLAGS = {
 }
 
 
-def ranker_dir(name):
-    """Output folder of a Ranker."""
-    return f"{RESULTS}/ranker/{name}"
+ranker_dir = LAYOUT.ranker_dir
 
 
 def ranker_index(name):
     """The rank index a Ranker trains on."""
-    return f"{RESULTS}/rankdata/{RANKER[name]['rankdata']}/index.parquet"
+    return LAYOUT.rank_index(RANKER[name]["rankdata"])
 
 
 def ranker_args(name):
@@ -95,8 +93,4 @@ for _ranker in RANKER:
 
 def ranker_targets():
     """Weights and evaluation of every configured Ranker."""
-    return [
-        f"{ranker_dir(n)}/{f}"
-        for n in RANKER
-        for f in ("model.pth", "eval.parquet", "eval_summary.json")
-    ]
+    return TARGETS["ranker"]

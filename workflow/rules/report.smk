@@ -12,7 +12,7 @@ if REPORT:
         input:
             **report_inputs(),
         output:
-            html=f"{RESULTS}/report/index.html",
+            html=LAYOUT.report_page(),
             md=f"{RESULTS}/report/index.md",
         log:
             f"{LOGS}/report/build.log",

@@ -49,7 +49,7 @@ rule score_shard:
     input:
         unpack(score_shard_input),
     output:
-        f"{RESULTS}/scores/{{dataset}}/{{method}}/shards/{{shard}}.parquet",
+        LAYOUT.score_shard_dir("{dataset}", "{method}") + "/{shard}.parquet",
     log:
         f"{LOGS}/score/{{dataset}}/{{method}}/{{shard}}.log",
     wildcard_constraints:
@@ -75,7 +75,7 @@ rule score_gather:
     input:
         score_shards,
     output:
-        f"{RESULTS}/scores/{{dataset}}/{{method}}.parquet",
+        LAYOUT.score_table("{dataset}", "{method}"),
     log:
         f"{LOGS}/score/{{dataset}}/{{method}}.gather.log",
     conda:

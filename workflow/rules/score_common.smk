@@ -1,6 +1,6 @@
 # Input/parameter functions of the score stage (kept apart from the rules: snakemake --lint).
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.metrics import VERSION as METRICS_VERSION
+from ranksrgan.metric_version import METRICS_VERSION
 
 SCORE = config.get("score", {})
 NRQM = config.get("metric_models", {}).get("nrqm", {})
@@ -51,7 +51,7 @@ def score_shard_args(wildcards, input):
 def score_shards(wildcards):
     """Score shards of a dataset x method, in shard order (the gather's inputs)."""
     return shard_paths(
-        f"{RESULTS}/scores/{wildcards.dataset}/{wildcards.method}/shards",
+        LAYOUT.score_shard_dir(wildcards.dataset, wildcards.method),
         wildcards.dataset,
         SCORE["shard_size"],
     )
@@ -59,11 +59,7 @@ def score_shards(wildcards):
 
 def score_targets():
     """Gathered score tables of every configured dataset x method."""
-    return [
-        f"{RESULTS}/scores/{d}/{m}.parquet"
-        for d in SCORE.get("datasets", [])
-        for m in SCORE.get("methods", [])
-    ]
+    return TARGETS["score"]
 
 
 _check_score_config()

@@ -37,7 +37,7 @@ rule sr_shard:
         manifest=lambda wc: data_manifest(wc.dataset),
         weights=sr_weights_input,
     output:
-        f"{RESULTS}/sr/{{method}}/{{dataset}}/shards/{{k}}.parquet",
+        LAYOUT.sr_shard_dir("{method}", "{dataset}") + "/{k}.parquet",
     log:
         f"{LOGS}/sr/{{method}}/{{dataset}}/{{k}}.log",
     wildcard_constraints:
@@ -51,7 +51,7 @@ rule sr_shard:
         gpu=sr_gpu,
         gpu_model=gpu_model_for(sr_gpu),
     params:
-        out_dir=lambda wc: f"{RESULTS}/sr/{wc.method}/{wc.dataset}",
+        out_dir=lambda wc: LAYOUT.sr_dir(wc.method, wc.dataset),
         args=sr_run_args,
     shell:
         "ranksrgan sr run --manifest {input.manifest:q} --method {wildcards.method}"
@@ -63,7 +63,7 @@ rule sr_gather:
     input:
         sr_shards,
     output:
-        f"{RESULTS}/sr/{{method}}/{{dataset}}/manifest.parquet",
+        LAYOUT.sr_manifest("{method}", "{dataset}"),
     log:
         f"{LOGS}/sr/{{method}}/{{dataset}}/gather.log",
     conda:

@@ -1,6 +1,5 @@
 # SR stage helpers (config checks, input functions, arguments) for rules/sr.smk.
 import json
-from urllib.parse import urlparse
 
 from ranksrgan.config import weights_choice
 from ranksrgan.errors import RankSRGANError
@@ -48,14 +47,9 @@ def _present_entry(method):
         return None
 
 
-def _fetched_path(entry):
-    """Where `ranksrgan sr fetch-weights` keeps a URL entry (= ranksrgan.weights.cached_path)."""
-    return f"{CACHE}/weights/{Path(urlparse(entry['url']).path).name}"
-
-
 # fetched file name -> registry entry, for the fetch rule
 WEIGHT_FILES = {
-    Path(_fetched_path(e)).name: e
+    Path(LAYOUT.cached_weights(e)).name: e
     for e in [_present_entry(m) for m in SR_METHODS]
     if e and e.get("url")
 }
@@ -69,7 +63,7 @@ def sr_weights_input(wildcards):
     entry = _weights_entry(wildcards.method)
     if entry is None:
         return [train_generator(spec["train_preset"])]
-    return [entry["path"]] if entry.get("path") else [_fetched_path(entry)]
+    return [LAYOUT.cached_weights(entry)]
 
 
 def sr_gpu(wildcards):
@@ -109,13 +103,11 @@ def sr_run_args(wildcards, input):
 def sr_shards(wildcards):
     """Shard manifests of a method on a dataset, in shard order (the gather's inputs)."""
     return shard_paths(
-        f"{RESULTS}/sr/{wildcards.method}/{wildcards.dataset}/shards",
+        LAYOUT.sr_shard_dir(wildcards.method, wildcards.dataset),
         wildcards.dataset,
         SR["shard_size"],
     )
 
 
 def sr_targets():
-    return [
-        sr_manifest(m, d) for m in SR.get("methods", []) for d in SR.get("datasets", [])
-    ]
+    return TARGETS["sr"]

@@ -46,7 +46,7 @@ for _preset in TRAIN["presets"]:
             **train_inputs(_preset),
         output:
             G=train_generator(_preset),
-            meta=f"{train_dir(_preset)}/G.json",
+            meta=LAYOUT.train_meta(_preset),
             val=f"{train_dir(_preset)}/val.parquet",
             train_log=f"{train_dir(_preset)}/train_log.parquet",
         log:

@@ -5,7 +5,6 @@ import shlex
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.presets import resolve_preset
-from ranksrgan.weights import cached_path
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
 VGG19 = (config.get("weights") or {}).get("vgg19")
@@ -26,7 +25,7 @@ if VGG19_PRESETS and VGG19 is None:
         f"train.presets.{VGG19_PRESETS[0]}.losses.perceptual.weights: vgg19"
     )
 # the VGG19 file: a local `path`, or where train_fetch_vgg19 puts the `url` download
-VGG19_FILE = str(cached_path(VGG19, CACHE)) if VGG19_PRESETS else None
+VGG19_FILE = LAYOUT.cached_weights(VGG19) if VGG19_PRESETS else None
 VGG19_DOWNLOAD = VGG19_FILE if VGG19_PRESETS and not VGG19.get("path") else None
 
 
@@ -45,9 +44,7 @@ def vgg19_fetch_args():
     )
 
 
-def train_dir(preset):
-    """Output folder of a training preset."""
-    return f"{RESULTS}/train/{preset}"
+train_dir = LAYOUT.train_dir
 
 
 def train_ranker(preset):
@@ -59,7 +56,7 @@ def train_ranker(preset):
         return []
     ranker = rank["ranker"]
     if ranker["source"] == "stage":
-        return [f"{RESULTS}/ranker/{ranker['name']}/model.pth"]
+        return [LAYOUT.ranker_model(ranker["name"])]
     if ranker["source"] == "path":
         return [ranker["path"]]
     return []
@@ -110,4 +107,4 @@ def train_preset_json(preset):
 
 def train_targets():
     """Exported generators of the presets listed in train.targets."""
-    return [train_generator(p) for p in TRAIN.get("targets", [])]
+    return TARGETS["train"]

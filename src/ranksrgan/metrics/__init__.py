@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.metric_version import METRICS_VERSION as VERSION
 
 __all__ = ["Metric", "create_metric", "OWN_METRICS"]
 
-VERSION = "2"  # bump when an implementation changes its numbers (2: MATLAB-order luma ties)
 OWN_METRICS = ("niqe", "ma", "pi", "psnr", "ssim")
 
 

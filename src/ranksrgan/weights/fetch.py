@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file
 from ranksrgan.io.download import check_torch_file, download
+from ranksrgan.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,9 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
 
 
 def cached_path(entry: dict[str, Any], cache_dir: str | os.PathLike) -> Path:
-    """Where ``fetch`` keeps an entry: the local path, or ``cache_dir/weights/<url name>``."""
-    if entry.get("path"):
-        return Path(entry["path"])
-    url = entry.get("url")
-    if not url:
-        raise RankSRGANError(f"weights entry {entry}: needs 'url' or 'path'")
-    name = Path(urllib.parse.urlparse(url).path).name
-    if not name:
-        raise RankSRGANError(f"{url}: URL has no file name")
-    return Path(cache_dir) / "weights" / name
+    """Where ``fetch`` keeps an entry: the local path, or ``cache_dir/weights/<url name>``
+    (the rule: :meth:`ranksrgan.layout.Layout.cached_weights`)."""
+    return Path(Layout("", str(cache_dir)).cached_weights(entry))
 
 
 def fetch(
