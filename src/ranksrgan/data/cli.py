@@ -6,6 +6,13 @@ import argparse
 import logging
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import (
+    int_at_least,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--sha256", type=_sha256_arg, default=None,
                    help="expected hash; 'none' = use/record the lock file entry")
     d.add_argument("--lock", default=None, help="sha256 lock file (default: beside --out)")
-    d.add_argument("--size", type=int, default=None, help="expected size in bytes (checked)")
-    d.add_argument("--retries", type=int, default=5)
-    d.add_argument("--backoff-s", type=float, default=2.0)
-    d.add_argument("--timeout-s", type=float, default=60.0)
+    d.add_argument(
+        "--size", type=positive_int, default=None, help="expected size in bytes (checked)"
+    )
+    d.add_argument("--retries", type=nonnegative_int, default=5)
+    d.add_argument("--backoff-s", type=nonnegative_float, default=2.0)
+    d.add_argument("--timeout-s", type=positive_float, default=60.0)
     d.set_defaults(func=_download)
 
     r = sub.add_parser("prepare", help="HR (mod-cropped) + LR PNGs and a manifest for a dataset")
@@ -82,12 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--archive", required=True)
     r.add_argument("--type", required=True, choices=["zip", "tar", "tar.gz", "tgz"])
     r.add_argument("--member", action="append", required=True, help="glob; repeatable")
-    r.add_argument("--images", type=int, required=True, help="expected image count")
+    r.add_argument("--images", type=positive_int, required=True, help="expected image count")
     r.add_argument("--out-dir", required=True, help="dataset folder (HR/, LR_x4/)")
     r.add_argument("--manifest", required=True)
-    r.add_argument("--scale", type=int, default=4)
+    r.add_argument("--scale", type=positive_int, default=4)
     r.add_argument("--alpha", choices=["error", "drop", "white"], default="error")
-    r.add_argument("--min-size", type=int, default=1)
+    r.add_argument("--min-size", type=positive_int, default=1)
     r.set_defaults(func=_prepare)
 
     s = sub.add_parser(
@@ -97,6 +106,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--split", type=_split_arg, action="append", required=True,
                    help="SPLIT=photo1,photo2 (file stems in scikit-image data, pyiqa's Kodak "
                    "references, matplotlib sample data); repeatable")
-    s.add_argument("--max-side", type=int, default=512)
-    s.add_argument("--min-side", type=int, default=256)
+    s.add_argument("--max-side", type=int_at_least(64), default=512)
+    s.add_argument("--min-side", type=int_at_least(16), default=256)
     s.set_defaults(func=_demo_source)

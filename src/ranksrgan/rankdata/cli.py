@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import fraction, nonnegative_float, nonnegative_int, positive_int
 
 
 def _off_or(kind):
@@ -120,17 +121,23 @@ def register(subparsers) -> None:
     )
     s.add_argument("--metric", choices=["niqe", "ma", "pi"], default="niqe")
     s.add_argument("--nrqm-model", help="NRQM_model.mat (ma / pi labels)")
-    s.add_argument("--size", type=int, default=296)
-    s.add_argument("--stride", type=int, default=148)
+    s.add_argument("--size", type=positive_int, default=296)
+    s.add_argument("--stride", type=positive_int, default=148)
     s.add_argument("--grid", choices=["script", "full"], default="script")
-    s.add_argument("--sharpness-min", type=_off_or(float), default=40.0, help="number | off")
-    s.add_argument("--sharpness-block", type=int, default=96)
-    s.add_argument("--niqe-gap-min", type=_off_or(float), default=0.1, help="number | off")
-    s.add_argument("--max-per-image", type=_off_or(int), default=200, help="number | off")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--shard", type=int, help="0-based shard index (default: all images)")
-    s.add_argument("--shard-size", type=int)
-    s.add_argument("--batch", type=int, default=64, help="patches per metric call")
+    s.add_argument(
+        "--sharpness-min", type=_off_or(nonnegative_float), default=40.0, help="number | off"
+    )
+    s.add_argument("--sharpness-block", type=positive_int, default=96)
+    s.add_argument(
+        "--niqe-gap-min", type=_off_or(nonnegative_float), default=0.1, help="number | off"
+    )
+    s.add_argument("--max-per-image", type=_off_or(positive_int), default=200, help="number | off")
+    s.add_argument("--seed", type=nonnegative_int, default=0)
+    s.add_argument(
+        "--shard", type=nonnegative_int, help="0-based shard index (default: all images)"
+    )
+    s.add_argument("--shard-size", type=positive_int)
+    s.add_argument("--batch", type=positive_int, default=64, help="patches per metric call")
     s.add_argument("--alpha", choices=["error", "drop", "white"], default="error")
     s.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     s.add_argument("--out", required=True, help="shard rows; the image table goes beside it")
@@ -139,8 +146,8 @@ def register(subparsers) -> None:
     g = sub.add_parser("gather", help="join shards into index.parquet, images.parquet, stats")
     g.add_argument("--shard", action="append", required=True, help="a shard file (repeat)")
     g.add_argument("--split", choices=["image", "patch"], default="image")
-    g.add_argument("--val-fraction", type=float, default=0.1)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--val-fraction", type=fraction, default=0.1)
+    g.add_argument("--seed", type=nonnegative_int, default=0)
     g.add_argument("--out", required=True, help="R/rankdata/{name}/index.parquet")
     g.add_argument("--images", required=True, help="R/rankdata/{name}/images.parquet")
     g.add_argument("--stats", required=True, help="R/rankdata/{name}/stats.json")

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import (
+    int_at_least,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from ranksrgan.ranker.engine import RankerOptions
@@ -40,23 +47,26 @@ def register(subparsers) -> None:
     )
     t.add_argument("--arch-options", default="{}", help="JSON, e.g. '{\"nf\": 64}'")
     t.add_argument("--loss", default="margin", choices=["margin", "regression", "fidelity"])
-    t.add_argument("--margin", type=float, default=0.5)
-    t.add_argument("--clamp", type=float, default=5.0, help="margin loss: output clamp")
+    t.add_argument("--margin", type=nonnegative_float, default=0.5)
+    t.add_argument("--clamp", type=positive_float, default=5.0, help="margin loss: output clamp")
     t.add_argument("--schedule", default="code", choices=["code", "paper"])
-    t.add_argument("--lr", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--milestones", type=int, nargs="*")
-    t.add_argument("--gamma", type=float)
-    t.add_argument("--iterations", type=int)
-    t.add_argument("--patch", type=int, help="crop side (default: the index's patch size)")
+    t.add_argument("--lr", type=positive_float)
+    t.add_argument("--weight-decay", type=nonnegative_float)
+    t.add_argument("--batch-size", type=positive_int)
+    t.add_argument("--milestones", type=positive_int, nargs="*")
+    t.add_argument("--gamma", type=positive_float)
+    t.add_argument("--iterations", type=positive_int)
+    # 32: the Rankers halve the size five times (the schema's minimum, engine.MIN_PATCH)
+    t.add_argument(
+        "--patch", type=int_at_least(32), help="crop side (default: the index's patch size)"
+    )
     t.add_argument("--augment", action="store_true", help="random crops + flips")
-    t.add_argument("--seed", type=int, default=10)
-    t.add_argument("--checkpoint-every", type=int, default=5000)
-    t.add_argument("--log-every", type=int, default=100)
+    t.add_argument("--seed", type=nonnegative_int, default=10)
+    t.add_argument("--checkpoint-every", type=positive_int, default=5000)
+    t.add_argument("--log-every", type=positive_int, default=100)
     t.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="CUDA only")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
-    t.add_argument("--workers", type=int, default=4)
+    t.add_argument("--workers", type=nonnegative_int, default=4)
     t.add_argument("--label", action="append", default=[], help="stand-in label (repeatable)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.set_defaults(func=run_train)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import nonnegative_int, positive_int
 
 
 def _metric_options(name: str, args: argparse.Namespace) -> dict:
@@ -92,11 +93,13 @@ def register(subparsers) -> None:
     r.add_argument("--method", required=True, help="SR method, or HR for the HR images")
     r.add_argument("--data-manifest", required=True, help="R/data/{dataset}/manifest.parquet")
     r.add_argument("--sr-manifest", help="R/sr/{method}/{dataset}/manifest.parquet (not for HR)")
-    r.add_argument("--shard", type=int, help="0-based shard index (default: all images)")
-    r.add_argument("--shard-size", type=int)
+    r.add_argument(
+        "--shard", type=nonnegative_int, help="0-based shard index (default: all images)"
+    )
+    r.add_argument("--shard-size", type=positive_int)
     r.add_argument("--metrics", nargs="+", default=["niqe", "ma", "pi", "psnr", "ssim"])
     r.add_argument("--colour", choices=["y", "gray"], default="y")
-    r.add_argument("--shave", type=int, default=4)
+    r.add_argument("--shave", type=nonnegative_int, default=4)
     r.add_argument("--no-quantize", action="store_true", help="skip MATLAB's uint8 rounding of Y")
     r.add_argument("--nrqm-model", help="NRQM_model.mat for ma/pi")
     r.add_argument("--alpha", choices=["error", "drop", "white"], default="error")
@@ -117,6 +120,6 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("synthetic-nrqm", help="write a SYNTHETIC NRQM stand-in (tests/demo only)")
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--trees", type=int, default=2000)
+    s.add_argument("--seed", type=nonnegative_int, default=0)
+    s.add_argument("--trees", type=positive_int, default=2000)
     s.set_defaults(func=_synthetic)

@@ -7,6 +7,7 @@ import json
 import logging
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import nonnegative_int, or_word, positive_float, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -124,21 +125,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="label when the weights are a stand-in (default: from G.json beside the weights)",
     )
-    r.add_argument("--shard", type=int, required=True)
-    r.add_argument("--shard-size", type=int, required=True)
+    r.add_argument("--shard", type=nonnegative_int, required=True)
+    r.add_argument("--shard-size", type=positive_int, required=True)
     r.add_argument("--out-dir", required=True, help="folder of the PNGs (R/sr/{method}/{dataset})")
     r.add_argument("--shard-out", required=True, help="shard manifest to write (.parquet)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     r.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     r.add_argument("--channels-last", action="store_true")
-    r.add_argument("--tile", type=int, default=0, help="LR tile side (0 = whole image)")
+    r.add_argument("--tile", type=nonnegative_int, default=0, help="LR tile side (0 = whole image)")
     r.add_argument(
         "--tile-pad",
-        type=lambda v: None if v == "auto" else int(v),
+        type=or_word(nonnegative_int, "auto"),
         default=None,
         help="LR context per tile side (auto = the network's receptive field)",
     )
-    r.add_argument("--scale", type=int, default=4)
+    r.add_argument("--scale", type=positive_int, default=4)
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_run)
 
@@ -147,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--shard", action="append", required=True, help="shard manifest (repeat, in order)"
     )
     g.add_argument("--out", required=True)
-    g.add_argument("--images", type=int, default=None, help="expected total image count")
+    g.add_argument("--images", type=positive_int, default=None, help="expected total image count")
     g.set_defaults(func=_gather)
 
     f = sub.add_parser("fetch-weights", help="download (or locate) and verify a weights file")
@@ -158,5 +159,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cache-dir", required=True, help="downloads go to CACHE_DIR/weights/<file name>"
     )
     f.add_argument("--out", help="expected output path (checked against the cache location)")
-    f.add_argument("--timeout-s", type=float, default=60.0)
+    f.add_argument("--timeout-s", type=positive_float, default=60.0)
     f.set_defaults(func=_fetch)

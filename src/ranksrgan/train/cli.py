@@ -22,6 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import (
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +68,13 @@ def register(subparsers) -> None:
     )
     f.add_argument("--url", required=True, help="weights.vgg19.url")
     f.add_argument("--sha256", default="none", help="full sha256 or prefix; none: the file name's")
-    f.add_argument("--size", type=int, help="expected size in bytes (weights.vgg19.size)")
+    f.add_argument(
+        "--size", type=positive_int, help="expected size in bytes (weights.vgg19.size)"
+    )
     f.add_argument("--out", required=True, help="CACHE/weights/<file name of the URL>")
-    f.add_argument("--retries", type=int, default=5)
-    f.add_argument("--backoff-s", type=float, default=2.0)
-    f.add_argument("--timeout-s", type=float, default=60.0)
+    f.add_argument("--retries", type=nonnegative_int, default=5)
+    f.add_argument("--backoff-s", type=nonnegative_float, default=2.0)
+    f.add_argument("--timeout-s", type=positive_float, default=60.0)
     f.set_defaults(func=fetch_vgg19)
 
 
