@@ -15,7 +15,6 @@ options is not resumed: the run starts over (logged).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,7 +28,8 @@ import torch
 
 from ranksrgan import archs
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import sha256_file, write_bytes_atomic, write_parquet_atomic
+from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
+from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.losses import RANKER_LOSSES, build_loss
 from ranksrgan.ranker.data import PairDataset, check_patches
 from ranksrgan.ranker.evaluate import ranker_outputs, summarise
@@ -46,6 +46,7 @@ from ranksrgan.training import (
     write_metadata,
 )
 from ranksrgan.training.data import ImageCache, files_key, iteration_loader
+from ranksrgan.training.resume import KEY_FIELD, resume_decision, run_key
 
 log = logging.getLogger(__name__)
 COLUMNS = ["loss", "pair_acc"]
@@ -116,13 +117,27 @@ class RankerTrainer:
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
         self.sched = opts.resolved()
+        # the CLI's argparse types check these too; the engine is also called directly
+        counts = {
+            "batch_size": self.sched["batch_size"],
+            "iterations": self.sched["iterations"],
+            "checkpoint_every": opts.checkpoint_every,
+            "log_every": opts.log_every,
+        }
+        for key, value in counts.items():
+            if not isinstance(value, int) or value < 1:
+                raise RankSRGANError(
+                    f"ranker {opts.name}: {key} must be an integer >= 1, got {value!r}"
+                )
         if opts.loss not in RANKER_LOSSES:
             raise RankSRGANError(
                 f"ranker {opts.name}: unknown loss '{opts.loss}' "
                 f"(known: {', '.join(sorted(RANKER_LOSSES))})"
             )
         self.index: RankIndex = read_rank_index(paths.index)
-        self.index_sha256 = sha256_file(paths.index)
+        # everything that shapes the checkpoint: the options and the rank index's bytes
+        self.run_key = run_key({"options": opts.to_json()}, {"index": paths.index})
+        self.index_sha256 = self.run_key["index"]
         self.labels = list(
             dict.fromkeys(
                 [*opts.labels, *(f"rank data: {s}" for s in self.index.stand_in_labels())]
@@ -159,11 +174,6 @@ class RankerTrainer:
         self.iteration = 0
         self.log_rows: list[dict] = []
         self._pending: list[torch.Tensor] = []
-        self.run_hash = hashlib.sha256(
-            json.dumps(
-                {"options": opts.to_json(), "index": self.index_sha256}, sort_keys=True
-            ).encode()
-        ).hexdigest()
 
     # ----------------------------------------------------------------------------- data
     def _cache(self) -> ImageCache:
@@ -207,7 +217,7 @@ class RankerTrainer:
         """Everything a bit-exact resume needs."""
         return {
             "iteration": self.iteration,
-            "run_hash": self.run_hash,
+            KEY_FIELD: self.run_key,
             "net": self.net.state_dict(),
             "opt": self.opt.state_dict(),
             "sched": self.scheduler.state_dict(),
@@ -217,15 +227,8 @@ class RankerTrainer:
             ],
         }
 
-    def restore(self, ck: dict) -> bool:
-        """Inverse of :meth:`state`; False (nothing restored) for another index or options."""
-        if ck.get("run_hash") != self.run_hash:
-            log.warning(
-                "ranker %s: %s was made from another index or options: starting over",
-                self.opts.name,
-                self.ckpt_dir / "last.pth",
-            )
-            return False
+    def restore(self, ck: dict) -> None:
+        """Inverse of :meth:`state` (whether to resume at all is :meth:`run`'s decision)."""
         self.net.load_state_dict(ck["net"])
         self.opt.load_state_dict(ck["opt"])
         self.scheduler.load_state_dict(ck["sched"])
@@ -233,7 +236,6 @@ class RankerTrainer:
         self.iteration = int(ck["iteration"])
         keys = ["iteration", "n", "loss", "pair_acc", "lr"]
         self.log_rows = [dict(zip(keys, r, strict=True)) for r in ck["log_rows"]]
-        return True
 
     def _flush(self) -> None:
         """Move pending step values to the host (one sync per log interval) and check them."""
@@ -264,10 +266,22 @@ class RankerTrainer:
 
     # ----------------------------------------------------------------------------- loop
     def run(self) -> dict:
-        """Train (resuming when possible), export, evaluate; return the evaluation summary."""
+        """Train (resuming ``checkpoint/last.pth`` when made from the same inputs), export,
+        evaluate; return the evaluation summary.
+
+        The output folder is locked for the run: a second run into it stops at once.
+        """
+        with folder_lock(self.out, "Ranker training", self.ckpt_dir / LOCK_NAME):
+            return self._run()
+
+    def _run(self) -> dict:
         ck = load_checkpoint(self.ckpt_dir)
-        if ck is not None and self.restore(ck):
+        decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
+        if decision.resume:
+            self.restore(ck)
             log.info("ranker %s: resumed at iteration %d", self.opts.name, self.iteration)
+        elif ck is not None:
+            log.warning("ranker %s: %s", self.opts.name, decision.reason)
         cache = self._cache()
         if self.iteration < self.sched["iterations"]:
             self._loop(cache)

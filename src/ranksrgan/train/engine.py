@@ -30,6 +30,7 @@ from ranksrgan import archs
 from ranksrgan.archs.common import replica_forward
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_parquet_atomic
+from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
 from ranksrgan.train.presets import TrainOptions
@@ -45,6 +46,7 @@ from ranksrgan.training import (
     write_metadata,
 )
 from ranksrgan.training.export import metadata_labels
+from ranksrgan.training.resume import KEY_FIELD, resume_decision, run_key
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ class Trainer:
         self.val_rows: list[dict] = []
         self._pending: list[torch.Tensor] = []
         self.columns = self._loss_columns()
+        self.run_key = self._run_key()
 
     # ----------------------------------------------------------------------------- setup
     def _build_losses(self) -> dict[str, nn.Module]:
@@ -176,6 +179,23 @@ class Trainer:
         if not fns:
             raise RankSRGANError(f"preset {self.opts.name}: every generator loss weight is 0")
         return fns
+
+    def _run_key(self) -> dict:
+        """Everything that shapes the checkpoint: options (preset + runtime) and the bytes of
+        every file read (init, Ranker and VGG19 weights when used, the training manifests)."""
+        lo, paths = self.opts.losses, self.paths
+        uses_ranker = "rank" in self.loss_fns and lo.ranker is not None
+        uses_ranker = uses_ranker and lo.ranker.source != "random"
+        uses_vgg = "percep" in self.loss_fns and lo.perceptual_weights == "vgg19"
+        return run_key(
+            {"options": self.opts.to_json()},
+            {
+                "init": paths.init,
+                "ranker": paths.ranker if uses_ranker else None,
+                "vgg19": paths.vgg19 if uses_vgg else None,
+                "train_manifests": list(paths.train_manifests),
+            },
+        )
 
     def _loss_columns(self) -> list[str]:
         cols = [f"l_{k}" for k in ("pix", "mse", "percep", "gan", "rank") if k in self.loss_fns]
@@ -258,6 +278,7 @@ class Trainer:
         return {
             "iteration": self.iteration,
             "config_sha256": self.opts.config_sha256,
+            KEY_FIELD: self.run_key,
             "G": self.G.state_dict(),
             "D": self.D.state_dict() if self.D is not None else None,
             "opt_g": self.opt_g.state_dict(),
@@ -272,12 +293,7 @@ class Trainer:
         }
 
     def restore(self, ck: dict) -> None:
-        """Inverse of :meth:`state`."""
-        if ck.get("config_sha256") != self.opts.config_sha256:
-            raise RankSRGANError(
-                f"{self.ckpt_dir / 'last.pth'}: checkpoint was made with another configuration of "
-                f"preset {self.opts.name}; delete {self.ckpt_dir} to start over"
-            )
+        """Inverse of :meth:`state` (whether to resume at all is :meth:`run`'s decision)."""
         self.G.load_state_dict(ck["G"])
         if self.D is not None:
             self.D.load_state_dict(ck["D"])
@@ -356,14 +372,25 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- loop
     def run(self, validator=None) -> Path:
-        """Train (resuming from ``checkpoint/last.pth`` when present) and export G."""
+        """Train (resuming ``checkpoint/last.pth`` when made from the same inputs), export G.
+
+        The output folder is locked for the run: a second run into it stops at once.
+        """
+        with folder_lock(self.out, "training", self.ckpt_dir / LOCK_NAME):
+            return self._run(validator)
+
+    def _run(self, validator) -> Path:
         opts = self.opts
         ck = load_checkpoint(self.ckpt_dir)
-        if ck is not None:
+        decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
+        if decision.resume:
             self.restore(ck)
             log.info("preset %s: resumed at iteration %d", opts.name, self.iteration)
-        elif validator is not None and self.paths.init is not None:
-            self._validate(validator)  # iteration 0 = the pretrained start of the curve
+        else:
+            if ck is not None:
+                log.warning("preset %s: %s", opts.name, decision.reason)
+            if validator is not None and self.paths.init is not None:
+                self._validate(validator)  # iteration 0 = the pretrained start of the curve
         if self.iteration < opts.iterations:
             self._loop(validator)
         if validator is not None and (
