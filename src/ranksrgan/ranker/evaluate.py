@@ -4,6 +4,17 @@ Outputs are computed with BatchNorm in eval mode (running statistics), on the in
 patches. Summary (``summarise``): SROCC, KROCC and PLCC between output and label over all
 validation patches; pair accuracy over the pairs of methods at the same position whose labels
 differ (output order agrees with label order); mean output and mean label per method.
+
+Table 5's E|R(SR1) - R(SR2)| (:func:`output_distance`): the mean absolute difference of the
+Ranker's outputs on the SR1 (SRGAN) and SR2 (ESRGAN) patches of one validation position. A
+regression Ranker's outputs live on the metric's scale (NIQE 2-15), a rank Ranker's on an
+arbitrary one (clamped to +-5 in training), so raw distances do not compare. The paper does
+not say how it made them comparable; the headline value (``e_sr1_sr2``) is taken after the
+sigmoid of the rank-content loss, ``E|sigmoid(R(SR1)) - sigmoid(R(SR2))|``: that is the
+quantity whose size decides how much the generator's loss can tell the two levels apart,
+whatever the Ranker's scale, and it is the same transform for both kinds of Ranker. The raw
+distance and the distance in units of the outputs' standard deviation over all validation
+patches (scale-free, no sigmoid) are recorded beside it.
 """
 
 from __future__ import annotations
@@ -77,8 +88,50 @@ def _corr(kind: str, a: np.ndarray, b: np.ndarray) -> float:
     return float(fn(a, b)[0])
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def output_distance(ev: pd.DataFrame, sr1: str = "srgan", sr2: str = "esrgan") -> dict:
+    """Table 5: mean |R(SR1) - R(SR2)| over the validation positions that hold both patches.
+
+    ``sr1`` / ``sr2``: method names; when the index has not both, the two highest levels
+    (below none) stand in. Returns the methods used, the number of positions, and the distance
+    after the sigmoid (``e_sr1_sr2``), raw (``e_sr1_sr2_raw``) and in standard deviations of
+    all finite outputs (``e_sr1_sr2_std``); NaN where there is no such position.
+    """
+    nan = {"sr1": sr1, "sr2": sr2, "n_sr1_sr2": 0, "e_sr1_sr2": math.nan,
+           "e_sr1_sr2_raw": math.nan, "e_sr1_sr2_std": math.nan}
+    if ev.empty:
+        return nan
+    ev = ev[np.isfinite(ev["output"].to_numpy(np.float64))]
+    methods = set(ev["method"].astype(str))
+    if not {sr1, sr2} <= methods:
+        levels = ev.groupby("method")["level"].first().sort_values()
+        if len(levels) < 2:
+            return nan
+        sr1, sr2 = (str(m) for m in levels.index[-2:])
+    keys = [k for k in POSITION if k in ev.columns]
+    w = ev.pivot_table(index=keys, columns="method", values="output", aggfunc="mean")
+    pair = w[[sr1, sr2]].dropna()
+    if pair.empty:
+        return {**nan, "sr1": sr1, "sr2": sr2}
+    a, b = pair[sr1].to_numpy(np.float64), pair[sr2].to_numpy(np.float64)
+    spread = float(np.std(ev["output"].to_numpy(np.float64)))
+    raw = float(np.mean(np.abs(a - b)))
+    return {
+        "sr1": sr1,
+        "sr2": sr2,
+        "n_sr1_sr2": len(pair),
+        "e_sr1_sr2": float(np.mean(np.abs(_sigmoid(a) - _sigmoid(b)))),
+        "e_sr1_sr2_raw": raw,
+        "e_sr1_sr2_std": raw / spread if spread > 0 else math.nan,
+    }
+
+
 def summarise(ev: pd.DataFrame) -> dict:
-    """SROCC, KROCC, PLCC, pair accuracy and per-method means of an ``eval`` table."""
+    """SROCC, KROCC, PLCC, pair accuracy, per-method means and Table 5's output distance
+    (:func:`output_distance`) of an ``eval`` table."""
     out, lab = ev["output"].to_numpy(np.float64), ev["label"].to_numpy(np.float64)
     agree = total = 0
     keys = [k for k in POSITION if k in ev.columns]
@@ -104,4 +157,5 @@ def summarise(ev: pd.DataFrame) -> dict:
         "pair_accuracy": agree / total if total else math.nan,
         "mean_output": {str(m): float(r.output) for m, r in per_method.iterrows()},
         "mean_label": {str(m): float(r.label) for m, r in per_method.iterrows()},
+        **output_distance(ev),
     }
