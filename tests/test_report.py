@@ -203,7 +203,8 @@ def test_paper_file_errors_name_the_key(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("better: {NIQE: lower}\ntables:\n  t:\n    source: s\n    caption: c\n"
                    "    dataset: D\n    metrics: [NIQE]\n    rows: {A: {NIQE: fast}}\n")
-    with pytest.raises(RankSRGANError, match=r"tables\.t\.rows\.A\.NIQE: expected a number"):
+    with pytest.raises(RankSRGANError,
+                       match=r"key 'tables\.t\.rows\.A\.NIQE': expected a number, got 'fast'"):
         load_paper(bad)
 
 

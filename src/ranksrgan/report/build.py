@@ -25,6 +25,7 @@ from ranksrgan.report import mini_study as mini
 from ranksrgan.report import render
 from ranksrgan.report.inputs import (
     read_data_manifests,
+    read_dataset_images,
     read_rankdata,
     read_ranker_evals,
     read_scores,
@@ -201,8 +202,11 @@ def build_report(
     index, _stats = read_rankdata(inputs.rankdata)
     evals = read_ranker_evals(inputs.rankers)
 
-    summary = score_summary(scores)
-    rsum = ranker_summary(evals)
+    # the data manifests name every image a dataset has: one without a score row is
+    # counted as left out of its mean, not silently averaged over fewer images
+    summary = score_summary(scores, read_dataset_images(inputs.data_manifests))
+    # a Ranker whose evaluation was read but holds no patch is "not measured", not "not run"
+    rsum = ranker_summary(evals, names=[Path(p).parent.name for p in inputs.rankers])
     dsum = rankdata_summary(index)
     mapping = settings.mapping
 

@@ -26,6 +26,12 @@ from ranksrgan.io import atomic_path  # noqa: E402
 STAND_IN_MARK = "STAND-IN DATA"
 
 
+def _t(s: object) -> str:
+    """A name as figure text: matplotlib reads a pair of ``$`` as mathtext (and fails on a
+    name like ``a$^$b``); an escaped ``\\$`` prints a plain dollar."""
+    return str(s).replace("$", r"\$")
+
+
 def _save(fig, stem: str | os.PathLike) -> list[Path]:
     stem = Path(stem)
     paths = []
@@ -59,7 +65,7 @@ def convergence(
         m = g.groupby("iteration")[["psnr", "niqe"]].mean()
         stand_in |= bool(g["stand_in"].fillna("").astype(str).ne("").any())
         for ax, col in zip(axes, ("psnr", "niqe"), strict=True):
-            ax.plot(m.index, m[col], marker="o", ms=3, label=lab)
+            ax.plot(m.index, m[col], marker="o", ms=3, label=_t(lab))
     for ax, name in zip(axes, ("PSNR (dB)", "NIQE"), strict=True):
         ax.set_xlabel("iteration")
         ax.set_ylabel(name)
@@ -97,11 +103,11 @@ def crop_grid(
         ax.imshow(arr[top : top + size, left : left + size], interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(c.label + ("\u2020" if c.stand_in else ""), fontsize=8)
+        ax.set_title(_t(c.label) + ("\u2020" if c.stand_in else ""), fontsize=8)
         niqe = "-" if np.isnan(c.niqe) else f"{c.niqe:.2f}"
         psnr = "-" if np.isnan(c.psnr) else f"{c.psnr:.2f}"
         ax.set_xlabel(f"NIQE/PSNR\n{niqe}/{psnr}", fontsize=8)
-    _stand_in_title(fig, any(c.stand_in for c in crops), title)
+    _stand_in_title(fig, any(c.stand_in for c in crops), _t(title))
     return _save(fig, stem)
 
 
@@ -117,10 +123,11 @@ def ranker_scatter(
     for ax, name in zip(axes[0], names, strict=True):
         g = evals[evals["name"] == name]
         for method, gm in g.groupby("method", sort=True):
-            ax.scatter(gm["label"], gm["output"], s=8, alpha=0.6, label=method or "patches")
+            ax.scatter(gm["label"], gm["output"], s=8, alpha=0.6,
+                       label=_t(method) if method else "patches")
         s = summary.loc[summary["name"] == name, "srocc"]
         srocc = f"{s.iloc[0]:.3f}" if len(s) and pd.notna(s.iloc[0]) else "n/a"
-        ax.set_title(f"Ranker {name}: SROCC {srocc}", fontsize=9)
+        ax.set_title(f"Ranker {_t(name)}: SROCC {srocc}", fontsize=9)
         ax.set_xlabel("label (metric score)")
         ax.set_ylabel("Ranker output")
         ax.grid(alpha=0.3)
@@ -151,8 +158,9 @@ def score_distributions(scores: pd.DataFrame, stem: str | os.PathLike) -> list[P
                     (g.loc[g["method"] == m, "value"].to_numpy(float) for m in methods)]
             if data:
                 ax.boxplot(data, showmeans=True)
-                ax.set_xticks(range(1, len(methods) + 1), methods, rotation=45, fontsize=7)
-            ax.set_title(f"{ds}: {metric}", fontsize=8)
+                ax.set_xticks(range(1, len(methods) + 1), [_t(m) for m in methods],
+                              rotation=45, fontsize=7)
+            ax.set_title(_t(f"{ds}: {metric}"), fontsize=8)
             ax.grid(alpha=0.3)
     _stand_in_title(fig, bool(ok["stand_in"].any()), "Per-image scores by method")
     fig.tight_layout()
@@ -169,15 +177,15 @@ def rankdata_stats(index: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         g = index[index["name"] == name]
         ax = axes[i][0]
         for method, gm in g.groupby("method", sort=False):
-            ax.hist(gm["score"].dropna(), bins=20, alpha=0.5, label=str(method))
-        ax.set_title(f"{name}: label scores", fontsize=9)
-        ax.set_xlabel(str(g["metric"].iloc[0]) if "metric" in g.columns else "score")
+            ax.hist(gm["score"].dropna(), bins=20, alpha=0.5, label=_t(method))
+        ax.set_title(f"{_t(name)}: label scores", fontsize=9)
+        ax.set_xlabel(_t(g["metric"].iloc[0]) if "metric" in g.columns else "score")
         ax.legend(fontsize=7)
         ax = axes[i][1]
         split = g["split"] if "split" in g.columns else pd.Series("all", index=g.index)
         counts = g.assign(split=split).groupby(["split", "method"]).size().unstack(fill_value=0)
         counts.plot.bar(ax=ax, rot=0)
-        ax.set_title(f"{name}: patches per split and method", fontsize=9)
+        ax.set_title(f"{_t(name)}: patches per split and method", fontsize=9)
         ax.legend(fontsize=7)
     flags = index["stand_in"].fillna("").astype(str) if "stand_in" in index.columns else []
     _stand_in_title(fig, any(f not in ("", "False", "false", "0") for f in flags),
@@ -206,11 +214,11 @@ def pd_plane(summary: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         ax.scatter(g["rmse"], g["pi"])
         for method, r in g.iterrows():
             mark = "\u2020" if stand.get((ds, method), False) else ""
-            ax.annotate(f"{method}{mark}", (r["rmse"], r["pi"]), fontsize=7,
+            ax.annotate(f"{_t(method)}{mark}", (r["rmse"], r["pi"]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("RMSE (Y, from per-image PSNR)")
         ax.set_ylabel("PI (lower = better perceived)")
-        ax.set_title(ds, fontsize=9)
+        ax.set_title(_t(ds), fontsize=9)
         ax.grid(alpha=0.3)
     _stand_in_title(fig, bool(stand.any()), "Perception-distortion plane")
     return _save(fig, stem)

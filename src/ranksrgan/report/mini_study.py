@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.report.page import SectionEntry, _df_html, _df_md, _e
+from ranksrgan.report.render import md_escape
 
 # Lower is better for these metrics; higher for the others (PSNR, SSIM).
 LOWER_BETTER = frozenset({"niqe", "pi", "10-ma", "rmse"})
@@ -133,6 +134,8 @@ def ranker_line(ranker_summary: pd.DataFrame, evals: pd.DataFrame, name: str | N
     if r is None or r.empty:
         return f"Ranker {name}: not run (no evaluation in this run)."
     row = r.iloc[0]
+    if int(row.get("n_patches", row["n"])) == 0:  # it ran, but had nothing to measure
+        return f"Ranker {name}: not measured (no validation patches in its evaluation)."
     g = evals[evals["name"] == name] if "name" in evals.columns else evals
     images = int(g["image"].nunique()) if "image" in g.columns else 0
     where = f" of {images} image(s)" if images else ""
@@ -199,13 +202,16 @@ def section(result: Mapping[str, object], study: MiniStudy,
     stand = ("Stand-ins, applied identically to both arms: "
              + (study.stand_ins or "see the banner above") + ".")
     links_h = " | ".join(f'<a href="{_e(p)}">{_e(k)}</a>' for k, p in files.items())
-    links_m = " | ".join(f"[{k}]({p})" for k, p in files.items())
+    links_m = " | ".join(f"[{md_escape(k)}]({p})" for k, p in files.items())
     html = (f"<p>{_e(intro)}</p><p><b>{_e(stand)}</b></p>"
             f"<p>{_e(result['ranker'])}</p><p><b>Result:</b> {_e(result['verdict'])}</p>"
             f"<h3>Over seeds</h3>{_df_html(agg)}<h3>Per seed</h3>{_df_html(seeds)}"
             f'<p class="notes">Files: {links_h}</p>')
-    md = "\n".join([intro, "", f"**{stand}**", "", str(result["ranker"]), "",
-                    f"**Result:** {result['verdict']}", "", "### Over seeds", "", _df_md(agg),
+    # names (methods, dataset, stand-in note) come from the config: text, escaped
+    md = "\n".join([md_escape(intro), "", f"**{md_escape(stand)}**", "",
+                    md_escape(result["ranker"]), "",
+                    f"**Result:** {md_escape(result['verdict'])}", "", "### Over seeds", "",
+                    _df_md(agg),
                     "### Per seed", "", _df_md(seeds), f"Files: {links_m}", ""])
     return SectionEntry("mini_study", "Miniature study: SRGAN vs RankSRGAN on held-out photos",
                         html, md)

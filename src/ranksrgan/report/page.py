@@ -4,7 +4,9 @@ Both link every table (CSV / Markdown / LaTeX) and figure (PNG / PDF) by a path 
 the page, open with a banner listing every stand-in of the run, and close with the "setup vs
 paper" comparison and the provenance (config hash, git commit, versions, dataset and weights
 hashes, metric protocol per table). The HTML page checks on load that every image decoded
-and reports a broken one as a console error (what the browser test looks for).
+and reports a broken one as a console error (what the browser test looks for). Every name
+and note on either page is text, escaped for its format (HTML: ``html.escape``; Markdown:
+``render.md_escape``): names come from configs, score tables and the paper-results file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
+from ranksrgan.report.render import md_escape
 
 
 @dataclass
@@ -104,11 +108,20 @@ def _df_html(df: pd.DataFrame) -> str:
 def _df_md(df: pd.DataFrame) -> str:
     if df.empty:
         return "none\n"
-    cols = [str(c) for c in df.columns]
+    cols = [md_escape(c) for c in df.columns]
     out = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
-    out += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |"
-            for r in df.itertuples(False)]
+    out += ["| " + " | ".join(md_escape(v) for v in r) + " |" for r in df.itertuples(False)]
     return "\n".join(out) + "\n"
+
+
+def _m(s: Any) -> str:
+    return md_escape(s)
+
+
+def _md_code(s: Any) -> str:
+    """Inline code in Markdown from untrusted text: an HTML <code> element around escaped
+    text (a backtick code span would keep a raw <script> in the file, entities unread)."""
+    return f"<code>{md_escape(s)}</code>"
 
 
 def _protocol_text(protocols: Sequence[Mapping[str, Any]]) -> str:
@@ -183,30 +196,31 @@ def render_markdown(
     sections: Sequence[SectionEntry] = (),
 ) -> str:
     """The Markdown twin of :func:`render_html` (same content, same relative links)."""
-    m = [f"# {title}", ""]
+    m = [f"# {_m(title)}", ""]
     if stand_ins:
         m += ["> **This run uses stand-ins: its numbers are not the paper's experiment.**", ">"]
-        m += [f"> - {s}" for s in stand_ins]
+        m += [f"> - {_m(s)}" for s in stand_ins]
     else:
         m.append("No stand-ins recorded in this run.")
-    for sec in sections:
-        m += ["", f"## {sec.title}", "", sec.markdown.rstrip()]
+    for sec in sections:  # sec.markdown is Markdown already (its builder escaped its names)
+        m += ["", f"## {_m(sec.title)}", "", sec.markdown.rstrip()]
     m += ["", "## Tables", ""]
-    for t in tables:
-        links = " | ".join(f"[{k}]({p})" for k, p in t.files.items())
-        m += [t.markdown.rstrip(), "", f"Source: {t.source}. Files: {links}",
-              "", f"Metric protocol: `{_protocol_text(t.protocols)}`", ""]
+    for t in tables:  # t.markdown: render.to_markdown, escaped there
+        links = " | ".join(f"[{_m(k)}]({p})" for k, p in t.files.items())
+        m += [t.markdown.rstrip(), "", f"Source: {_m(t.source)}. Files: {links}",
+              "", f"Metric protocol: {_md_code(_protocol_text(t.protocols))}", ""]
     m += ["## Figures", ""]
     for f in figures:
-        m.append(f"### {f.title}")
+        m.append(f"### {_m(f.title)}")
         if f.files:
             links = " | ".join(f"[{p.rsplit('.', 1)[-1].upper()}]({p})" for p in f.files)
-            m += ["", f"![{f.title}]({f.files[0]})", "", f"{f.caption} Files: {links}", ""]
+            m += ["", f"![{_m(f.title)}]({f.files[0]})", "", f"{_m(f.caption)} Files: {links}",
+                  ""]
         else:
-            m += ["", f"not run: {f.reason}", ""]
+            m += ["", f"not run: {_m(f.reason)}", ""]
     m += ["## Setup vs paper", "", _df_md(setup), "## Provenance", ""]
     for key, val in provenance.items():
-        m += [f"### {key}", ""]
+        m += [f"### {_m(key)}", ""]
         if isinstance(val, pd.DataFrame):
             m.append(_df_md(val))
         else:

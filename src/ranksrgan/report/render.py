@@ -5,6 +5,10 @@ paper's layout, one row per paper row and one column per (dataset,) metric, each
 ``ours / paper (delta)``; the best value of a column is bold (ours and paper separately, as
 the paper bolds its best); a stand-in value carries a dagger and the table a footnote;
 a cell whose inputs were not run reads ``not run / paper``.
+
+Names in the tables (paper row labels, dataset and metric names, notes, image and method
+names in footnotes) are data, never markup: each format escapes them its own way
+(:func:`escape`), so a name like ``<script>`` or ``a|b`` or ``50%_x`` reads as itself.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pandas as pd
 
 DAGGER = "\u2020"
 INTEGER_METRICS = ("Params (K)",)
+NOT_OK = ("not run", "failed", "not measured")  # cell statuses without our value
 
 
 def _decimals(v: float) -> int:
@@ -41,8 +46,38 @@ def _bold(text: str, style: str) -> str:
     )
 
 
+# Markdown: HTML-significant characters as entities (a renderer would run <script> or
+# <img onerror>); a pipe and a backslash as entities too (a pipe would split a table row,
+# and a name's own backslash before it would undo a backslash escape); the characters that
+# start emphasis, code, links, strikethrough or GitHub's $math$ backslash-escaped. A line
+# break would end a table row or a paragraph: a space. Underscores stay: GitHub does not
+# read an intraword underscore (L_P + L_R, PIRM_test) as emphasis.
+_MD = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "\\": "&#92;", "`": "\\`",
+       "*": "\\*", "[": "\\[", "]": "\\]", "~": "\\~", "$": "\\$", "\n": " ", "\r": " "}
+
+
+def md_escape(s: object) -> str:
+    """Plain text as Markdown text (also safe inside a table cell)."""
+    return "".join(_MD.get(ch, ch) for ch in str(s))
+
+
+def escape(s: object, style: str) -> str:
+    """Plain text escaped for ``style``: ``md``, ``tex``, ``html`` (``plain``: unchanged)."""
+    if style == "md":
+        return md_escape(s)
+    if style == "tex":
+        return tex_escape(s)
+    if style == "html":
+        return html.escape(str(s))
+    return str(s)
+
+
 def cell_text(c: pd.Series, style: str = "plain") -> str:
-    """``ours / paper (delta)`` of one cell in ``style`` (plain, md, tex, html)."""
+    """``ours / paper (delta)`` of one cell in ``style`` (plain, md, tex, html), escaped for it.
+
+    A cell without our value reads its status; "not measured" adds its reason (e.g. "no
+    validation patches"), which is not in the footnotes' list of failures.
+    """
     paper = fmt(c["paper"], c["metric"]) if pd.notna(c["paper"]) else "n/a"
     if c["metric"] == "Data size (k)" and pd.notna(c["paper"]):
         paper = f"{c['paper']:g}"
@@ -50,7 +85,10 @@ def cell_text(c: pd.Series, style: str = "plain") -> str:
     if c.get("best_paper"):
         paper = _bold(paper, style)
     if c["status"] != "ok":
-        return f"{c['status']} / {paper}"
+        status = str(c["status"])
+        if status == "not measured" and str(c.get("warning") or ""):
+            status += f" ({c['warning']})"
+        return f"{escape(status, style)} / {paper}"
     ours = fmt(c["ours"], c["metric"], None if c["metric"] in INTEGER_METRICS else d)
     if c.get("best_ours"):
         ours = _bold(ours, style)
@@ -65,7 +103,11 @@ def _column(c: pd.Series, multi_dataset: bool) -> str:
 
 
 def wide(cells: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
-    """Paper layout: rows x (dataset) metric columns of cell texts; a note column if any."""
+    """Paper layout: rows x (dataset) metric columns of cell texts; a note column if any.
+
+    Cell texts and notes are escaped for ``style``; the index (row labels) and the column
+    names are plain text, for the renderer to escape.
+    """
     if cells.empty:
         return pd.DataFrame()
     multi = cells["dataset"].nunique() > 1
@@ -77,15 +119,15 @@ def wide(cells: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
     cols = list(dict.fromkeys(c["col"]))
     w = c.pivot(index="row", columns="col", values="text").reindex(index=rows, columns=cols)
     w = w.fillna("")
-    notes = c.drop_duplicates("row").set_index("row")["note"].reindex(rows)
-    if notes.fillna("").astype(bool).any():
-        w.insert(0, "", notes.fillna(""))
+    notes = c.drop_duplicates("row").set_index("row")["note"].reindex(rows).fillna("")
+    if notes.astype(bool).any():
+        w.insert(0, "", [escape(n, style) for n in notes])
     w.index.name = "Method"
     return w
 
 
 def footnotes(cells: pd.DataFrame) -> list[str]:
-    """Stand-in and warning notes of a table, one line each."""
+    """Stand-in and warning notes of a table, one line each (plain text)."""
     lines = []
     si = cells[cells["stand_in"] & (cells["status"] == "ok")]
     for note in dict.fromkeys(si["stand_in_note"].fillna("")):
@@ -103,22 +145,25 @@ def to_csv(cells: pd.DataFrame) -> str:
 def to_markdown(cells: pd.DataFrame, title: str, caption: str) -> str:
     """A Markdown table with a title line and footnotes."""
     w = wide(cells, "md")
-    head = ["Method", *[str(c) for c in w.columns]]
-    lines = [f"### {title}", "", caption, "", "| " + " | ".join(head) + " |",
-             "| " + " | ".join("---" for _ in head) + " |"]
+    head = ["Method", *[md_escape(c) for c in w.columns]]
+    lines = [f"### {md_escape(title)}", "", md_escape(caption), "",
+             "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
     for row, vals in w.iterrows():
-        lines.append("| " + " | ".join([str(row), *[str(v) for v in vals]]) + " |")
+        lines.append("| " + " | ".join([md_escape(row), *[str(v) for v in vals]]) + " |")
     lines += ["", "Cells: ours / paper (ours - paper); **bold** = best of the column."]
-    lines += [f"- {n}" for n in footnotes(cells)]
+    lines += [f"- {md_escape(n)}" for n in footnotes(cells)]
     return "\n".join(lines) + "\n"
 
 
+# < and > print as inverted marks in LaTeX's default OT1 text font; a line break would end
+# the paragraph inside \caption.
 _TEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
         "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-        "|": r"$|$", DAGGER: r"$^\dagger$"}
+        "|": r"$|$", "<": r"\textless{}", ">": r"\textgreater{}", "\n": " ", "\r": " ",
+        DAGGER: r"$^\dagger$"}
 
 
-def tex_escape(s: str) -> str:
+def tex_escape(s: object) -> str:
     """Escape LaTeX specials of plain text."""
     return "".join(_TEX.get(ch, ch) for ch in str(s))
 
@@ -131,9 +176,8 @@ def to_latex(cells: pd.DataFrame, caption: str, label: str) -> str:
              r"\begin{tabular}{l" + "c" * ncol + "}", r"\toprule",
              " & ".join(["Method", *[tex_escape(c) for c in w.columns]]) + r" \\", r"\midrule"]
     for row, vals in w.iterrows():
-        # cell texts already hold LaTeX (\textbf, $^\dagger$): escape only their plain parts
-        cells_tex = [v.replace("%", r"\%") for v in vals]
-        lines.append(" & ".join([tex_escape(row), *cells_tex]) + r" \\")
+        # cell texts and notes are LaTeX already (wide escaped their plain parts)
+        lines.append(" & ".join([tex_escape(row), *[str(v) for v in vals]]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     notes = "; ".join(tex_escape(n) for n in footnotes(cells))
     cap = tex_escape(caption) + r" Cells: ours / paper (ours $-$ paper); bold: best."
@@ -152,10 +196,9 @@ def to_html(cells: pd.DataFrame) -> str:
     for row, vals in w.iterrows():
         tds = []
         for v in vals:
-            cls = ' class="notrun"' if str(v).startswith(("not run", "failed")) else ""
-            # only our own <b> tags are kept; every other character is escaped
-            safe = html.escape(str(v)).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")
-            tds.append(f"<td{cls}>{safe}</td>")
+            # cell texts are HTML already (wide escaped them; <b> is ours)
+            cls = ' class="notrun"' if str(v).startswith(NOT_OK) else ""
+            tds.append(f"<td{cls}>{v}</td>")
         out.append(f"<tr><th>{html.escape(str(row))}</th>{''.join(tds)}</tr>")
     out.append("</tbody></table>")
     notes = footnotes(cells)

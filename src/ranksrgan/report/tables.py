@@ -5,20 +5,24 @@ per cell with ``ours``, ``paper``, ``delta`` (ours - paper), a ``status`` ("ok",
 "failed", "not measured"), the stand-in flag and note, and the best value per column marked
 for ours and for the paper separately (lowest NIQE / PI / 10-Ma, highest PSNR / SROCC / ...).
 A cell whose inputs were not run stays ``NaN`` with status "not run": nothing is invented.
+A mean is taken over the usable images only (finite value, no error) and the cell's
+``warning`` counts every image left out, whatever made it unusable.
 Rendering (CSV / Markdown / LaTeX / HTML) lives in ``ranksrgan.report.render``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-# Paper metric name -> our score metric (10-Ma and RMSE are derived per image below).
-SCORE_METRICS = {"NIQE": "niqe", "PI": "pi", "PSNR": "psnr", "10-Ma": "10-ma", "SSIM": "ssim"}
+# Paper metric name -> our score metric (10-Ma and RMSE are derived per image below); shared
+# with config validation, which checks the report section's labels against the same tables.
+from ranksrgan.paper_results import RANKDATA_METRICS, RANKER_METRICS, SCORE_METRICS
+
 CELL_COLUMNS = [
     "table",
     "row",
@@ -47,10 +51,14 @@ SUMMARY_COLUMNS = [
     "value",
     "n",
     "n_failed",
+    "excluded",
     "stand_in",
     "stand_in_note",
     "protocol",
 ]
+# Why a score row is left out of the mean (the order the cell's note lists them in).
+EXCLUDED = ("error", "NaN", "inf", "missing")
+NAMES_SHOWN = 3  # image names per reason in a cell's note; the count is always complete
 
 
 @dataclass
@@ -74,12 +82,30 @@ def _join(values) -> str:
     return "; ".join(dict.fromkeys(v for v in values if v))
 
 
-def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean per dataset x method x metric over the images without an error.
+def _excluded_text(why: Mapping[str, list[str]]) -> str:
+    """``NaN: im1; missing: im4, im5`` (at most :data:`NAMES_SHOWN` names per reason)."""
+    parts = []
+    for reason in EXCLUDED:
+        names = sorted(dict.fromkeys(why.get(reason) or []))
+        if names:
+            more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+            parts.append(f"{reason}: {', '.join(names[:NAMES_SHOWN])}{more}")
+    return "; ".join(parts)
+
+
+def score_summary(
+    scores: pd.DataFrame, images: Mapping[str, Iterable[str]] | None = None
+) -> pd.DataFrame:
+    """Mean per dataset x method x metric over the usable images: finite value, no error.
 
     Adds the derived metrics ``10-ma`` (10 - Ma, Tables 4 and 6) and ``rmse`` (255 /
     10^(PSNR/20) per image, the distortion axis of the PIRM perception-distortion plane).
-    ``n_failed`` counts error rows; ``stand_in`` is true when any row is a stand-in.
+    ``n`` counts the images in the mean; ``n_failed`` every image left out of it, whatever
+    the reason: an error row, a NaN value (even with an empty ``error``), an infinite value
+    (never averaged: a mean of inf says nothing), or an image of the dataset without a row
+    (the dataset's images: ``images`` (dataset -> image names, e.g. from the data manifest)
+    together with every image the dataset has a score row for). ``excluded`` says which
+    image was left out and why; ``stand_in`` is true when any row is a stand-in.
     """
     if scores.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -95,10 +121,23 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
             d["metric"] = name
             derived.append(d)
     df = pd.concat([df, *derived], ignore_index=True)
-    df["failed"] = df["error"].fillna("").astype(str) != ""
+    value = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    error = df["error"].fillna("").astype(str) != ""
+    # first reason wins: an error row's value is NaN as well, and is counted once, as an error
+    df["why"] = np.select([error, value.isna(), np.isinf(value)], ["error", "NaN", "inf"], "")
+    df["value"] = value
+    expected: dict[str, set[str]] = {
+        str(ds): set(g["image"].astype(str)) for ds, g in df.groupby("dataset", sort=False)
+    }
+    for ds, names in (images or {}).items():
+        expected.setdefault(str(ds), set()).update(map(str, names))
     rows = []
     for (ds, method, metric), g in df.groupby(["dataset", "method", "metric"], sort=True):
-        ok = g[~g["failed"]]
+        ok = g[g["why"] == ""]
+        why: dict[str, list[str]] = {
+            r: list(g.loc[g["why"] == r, "image"].astype(str)) for r in EXCLUDED[:3]
+        }
+        why["missing"] = sorted(expected.get(str(ds), set()) - set(g["image"].astype(str)))
         rows.append(
             {
                 "dataset": ds,
@@ -106,7 +145,8 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
                 "metric": metric,
                 "value": float(ok["value"].mean()) if len(ok) else np.nan,
                 "n": len(ok),
-                "n_failed": int(g["failed"].sum()),
+                "n_failed": sum(len(v) for v in why.values()),
+                "excluded": _excluded_text(why),
                 "stand_in": bool(g["stand_in"].any()),
                 "stand_in_note": _join(g["stand_in_note"]),
                 "protocol": _join(g["protocol"]),
@@ -122,17 +162,28 @@ def _srocc(a: pd.Series, b: pd.Series) -> float:
 
 
 def ranker_summary(
-    evals: pd.DataFrame, sr1: str = "srgan", sr2: str = "esrgan"
+    evals: pd.DataFrame, sr1: str = "srgan", sr2: str = "esrgan", names: Collection[str] = ()
 ) -> pd.DataFrame:
     """Per Ranker: SROCC of output vs label, and E|SR1-SR2| (Table 5).
 
     E|SR1-SR2| is the mean absolute difference of the Ranker's outputs on the ``sr1`` and
     ``sr2`` patches of one position; positions are matched on the index columns the
-    evaluation carries (``dataset``, ``image``, ``x``, ``y``), else it is NaN.
+    evaluation carries (``dataset``, ``image``, ``x``, ``y``), else it is NaN. Patches whose
+    output or label is NaN or infinite are left out of both (``n_excluded`` counts them;
+    ``n`` counts the patches used). ``names``: every Ranker whose evaluation was read; one
+    without any patch gets a row with ``n_patches`` 0 (its cells say "no validation
+    patches" rather than "not run").
     """
-    cols = ["name", "n", "srocc", "e_sr1_sr2", "stand_in", "stand_in_note"]
+    cols = ["name", "n", "n_patches", "n_excluded", "srocc", "e_sr1_sr2", "stand_in",
+            "stand_in_note"]
     rows = []
-    for name, g in evals.groupby("name", sort=True):
+    for name in sorted(set(map(str, names)) - set(evals["name"].astype(str))):
+        rows.append({"name": name, "n": 0, "n_patches": 0, "n_excluded": 0, "srocc": np.nan,
+                     "e_sr1_sr2": np.nan, "stand_in": False, "stand_in_note": ""})
+    for name, g_all in evals.groupby("name", sort=True):
+        out = pd.to_numeric(g_all["output"], errors="coerce").astype(float)
+        lab = pd.to_numeric(g_all["label"], errors="coerce").astype(float)
+        g = g_all[np.isfinite(out) & np.isfinite(lab)]
         keys = [c for c in POSITION if c in g.columns]
         e = np.nan
         if keys and "method" in g.columns:
@@ -140,19 +191,22 @@ def ranker_summary(
             if sr1 in w.columns and sr2 in w.columns:
                 diff = (w[sr1] - w[sr2]).abs().dropna()
                 e = float(diff.mean()) if len(diff) else np.nan
-        si = g["stand_in"].fillna("").astype(str) if "stand_in" in g.columns else pd.Series([""])
+        si = (g_all["stand_in"].fillna("").astype(str) if "stand_in" in g_all.columns
+              else pd.Series([""]))
         notes = [s for s in si if s not in ("", "False", "false", "0")]
         rows.append(
             {
                 "name": name,
                 "n": len(g),
+                "n_patches": len(g_all),
+                "n_excluded": len(g_all) - len(g),
                 "srocc": _srocc(g["output"].astype(float), g["label"].astype(float)),
                 "e_sr1_sr2": e,
                 "stand_in": bool(notes),
                 "stand_in_note": _join(n for n in notes if n not in ("True", "true", "1")),
             }
         )
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=cols).sort_values("name", ignore_index=True)
 
 
 def rankdata_summary(index: pd.DataFrame) -> pd.DataFrame:
@@ -206,13 +260,14 @@ def _ours_for(
             protocol=h["protocol"],
         )
         if h["n_failed"]:
-            out["warning"] = f"{h['n_failed']} of {h['n'] + h['n_failed']} images failed"
+            out["warning"] = (f"{h['n_failed']} of {h['n'] + h['n_failed']} images failed, "
+                              f"not in the mean ({h['excluded']})")
         if h["n"] == 0:
             out["status"] = "failed"
             return out
         out.update(ours=float(h["value"]), status="ok")
         return out
-    if metric in ("SROCC", "E|SR1-SR2|"):
+    if metric in RANKER_METRICS:
         name = mapping.rankers.get(row["row"])
         if not name:
             return out
@@ -223,13 +278,24 @@ def _ours_for(
         h = hit.iloc[0]
         v = h["srocc"] if metric == "SROCC" else h["e_sr1_sr2"]
         out.update(n=int(h["n"]), stand_in=bool(h["stand_in"]), stand_in_note=h["stand_in_note"])
+        # the Ranker ran, so "not run" would be wrong: its evaluation had nothing to measure
+        if int(h.get("n_patches", h["n"])) == 0:
+            out.update(status="not measured", warning="no validation patches")
+            return out
+        excluded = int(h.get("n_excluded", 0))
+        if excluded:
+            out["warning"] = (f"{excluded} of {int(h['n_patches'])} validation patches have a "
+                              "NaN or infinite output or label, not used")
+        if int(h["n"]) == 0:
+            out["status"] = "failed"
+            return out
         if pd.isna(v):
             out["status"] = "failed"
-            out["warning"] = "not computable from the evaluation file"
+            out["warning"] = _join([out["warning"], "not computable from the evaluation file"])
             return out
         out.update(ours=float(v), status="ok")
         return out
-    if metric == "Data size (k)":
+    if metric in RANKDATA_METRICS:
         name = mapping.rankdata.get(row["row"])
         if not name:
             return out
