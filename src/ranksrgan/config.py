@@ -165,7 +165,8 @@ def _check_references(config: dict[str, Any], source: str) -> None:
 def _report_references(
     config: dict[str, Any], datasets: dict[str, Any], methods: dict[str, Any]
 ) -> list[tuple]:
-    """Names the report section maps paper rows and datasets to (a typo would read "not run")."""
+    """Names the report section maps paper rows and datasets to, and those paper labels
+    themselves (rows and datasets of ``report.paper_results``): a typo would read "not run"."""
     rep = config.get("report") or {}
     presets = (config.get("train") or {}).get("presets", {})
     refs: list[tuple] = [
@@ -195,6 +196,26 @@ def _report_references(
         for i, pair in enumerate(mini["seeds"]):
             refs += [(f"report.mini_study.seeds[{i}].{arm}", pair[arm], scored, "scored method")
                      for arm in ("srgan", "ranksrgan")]
+    if rep.get("paper_results"):
+        # The mapping's keys are labels of the paper's tables: a typo (RankSRGAN-n, VGG12)
+        # matches no row and reads "not run" in every cell. Checked against the published
+        # numbers themselves (schema-validated on load; torch- and pandas-free).
+        from ranksrgan.paper_results import load, mapping_labels, resolve_path
+
+        paper = rep["paper_results"]
+        path = resolve_path(paper)
+        if not path.is_file():
+            raise RankSRGANError(
+                f"{paper}: paper results file not found (config key 'report.paper_results')"
+            )
+        labels = mapping_labels(load(path))
+        what = {"datasets": "dataset of a score table", "methods": "row of a score table",
+                "rankers": "row of a Ranker table (SROCC, E|SR1-SR2|)",
+                "rankdata": "row of a rank-dataset table (Data size (k))"}
+        for section, kind in what.items():
+            known = dict.fromkeys(labels[section])
+            refs += [(f"report.{section}.{k}", k, known, f"{kind} in {paper}")
+                     for k in (rep.get(section) or {})]
     return refs
 
 

@@ -158,3 +158,13 @@ def read_ranker_evals(paths: Paths) -> pd.DataFrame:
     if "method" not in df.columns:
         df["method"] = ""
     return df
+
+
+def read_dataset_images(paths: Paths) -> dict[str, list[str]]:
+    """Image names per dataset (``R/data/{dataset}/manifest.parquet``): what a score mean
+    should cover, so that an image without a score row is counted as left out."""
+    return {
+        Path(path).parent.name: [str(i) for i in read_manifest(path, ("image",), "data manifest")
+                                 ["image"]]
+        for path in paths
+    }
