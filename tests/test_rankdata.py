@@ -83,7 +83,13 @@ def test_niqe_distance_rule_drops_positions_where_the_two_top_levels_agree():
 
     gap = gap_metric()
     same = process_image([blurred, photo, photo], sel, label, gap, seed=0)
-    assert same.counts == {"n_grid": 4, "n_sharpness": 4, "n_gap": 0, "n_kept": 0}
+    assert same.counts == {
+        "n_grid": 4,
+        "n_sharpness": 4,
+        "n_gap": 0,
+        "n_kept": 0,
+        "n_gap_undefined": 0,
+    }
     differ = process_image([photo, blurred, photo], sel, label, gap, seed=0)
     assert differ.counts["n_gap"] > 0
     assert np.all(differ.gap > 0.1)

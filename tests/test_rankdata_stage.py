@@ -248,6 +248,9 @@ def test_missing_sr_image_and_size_mismatch_stop_with_one_line(tmp_path, photos,
     sr.to_parquet(srs["mild"])
     small = tmp_path / "sr" / "sharp" / "chelsea.png"
     write_png(small, photos["chelsea"][:200, :300])  # the file disagrees with its HR image
+    sharp = pd.read_parquet(srs["sharp"])  # ... and its manifest records the new file's hash
+    sharp.loc[sharp["image"] == "chelsea", "sr_sha256"] = sha256_file(small)
+    sharp.to_parquet(srs["sharp"])
     assert main(_shard_args(data, srs, out)) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -277,3 +280,101 @@ def test_ma_labels_are_negated_scores(tmp_path, photos):
     assert len(df) == 3 and (df["metric"] == "ma").all()
     np.testing.assert_array_equal(df["label"], -df["score"])
     assert df["stand_in"].str.contains("SYNTHETIC NRQM").all()
+
+
+def _gather_args(root: Path, shards) -> list[str]:
+    args = ["rankdata", "gather", "--out", str(root / "index.parquet")]
+    args += ["--images", str(root / "images.parquet"), "--stats", str(root / "stats.json")]
+    for s in shards:
+        args += ["--shard", str(s)]
+    return args
+
+
+def _flatten(path: Path, srs_manifest: Path, image: str, y: int, x: int) -> None:
+    """Make one level's patch at (y, x) constant (a flat patch) and record the new hash."""
+    from ranksrgan.io import read_image
+
+    arr = read_image(path).copy()
+    arr[y : y + SIZE, x : x + SIZE] = 128
+    write_png(path, arr)
+    sr = pd.read_parquet(srs_manifest)
+    sr.loc[sr["image"] == image, "sr_sha256"] = sha256_file(path)
+    sr.to_parquet(srs_manifest)
+
+
+def test_a_flat_patch_drops_its_position_and_is_counted(tmp_path, photos, capsys):
+    # Issue 22 item 7: NIQE is undefined on a flat patch. It used to fail the whole shard
+    # ("image 21 of the batch of 60: image is flat"); now the position is dropped for every
+    # method and counted in stats.json, as documented.
+    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
+    # astronaut: the lowest level is flat at (0, 0): the label is undefined there
+    _flatten(tmp_path / "sr" / "blur" / "astronaut.png", srs["blur"], "astronaut", 0, 0)
+    # chelsea: the middle level is flat at (0, 64): the NIQE distance rule is undefined there
+    _flatten(tmp_path / "sr" / "mild" / "chelsea.png", srs["mild"], "chelsea", 0, 64)
+    root = tmp_path / "rankdata" / "flat"
+    shard = root / "shards" / "photos" / "0.parquet"
+    # batch 64: the flat patch shares its metric batch with the other patches
+    assert main(_shard_args(data, srs, shard, "--max-per-image", "off")) == 0
+    rows = pd.read_parquet(shard).set_index(["image", "y", "x", "method"])
+    assert np.isnan(rows.loc[("astronaut", 0, 0, "blur"), "score"])
+    assert np.isfinite(rows.loc[("astronaut", 0, 0, "sharp"), "score"])
+    assert np.isfinite(rows["score"]).sum() == len(rows) - 1  # only the flat patch
+    assert ("chelsea", 0, 64, "mild") not in rows.index
+    images = pd.read_parquet(shard_mod.images_path(shard)).set_index("image")
+    assert images.loc["chelsea", "n_gap_undefined"] == 1
+    assert images.loc["astronaut", "n_gap_undefined"] == 0
+
+    assert main(_gather_args(root, [shard])) == 0
+    index = pd.read_parquet(root / "index.parquet")
+    assert np.isfinite(index["score"]).all()
+    at = index[(index["image"] == "astronaut") & (index["y"] == 0) & (index["x"] == 0)]
+    assert at.empty  # the position is gone for every method, not only the flat one
+    assert len(index) == 3 * (len(rows) // 3 - 1)
+    stats = json.loads((root / "stats.json").read_text())
+    assert stats["positions_dropped_non_finite_score"] == 1
+    assert stats["positions_dropped_undefined"] == {"niqe_gap": 1, "label": 1}
+    assert stats["positions"] == len(index) // 3
+
+
+def test_flat_patch_with_the_rules_off_reaches_the_label(tmp_path, photos):
+    # every rule off: the flat position reaches the labels at every level
+    data, srs = _write_dataset(tmp_path, {"coffee": photos["coffee"]})
+    for m in METHODS:
+        _flatten(tmp_path / "sr" / m / "coffee.png", srs[m], "coffee", 64, 64)
+    root = tmp_path / "rankdata" / "flat"
+    shard = root / "shards" / "0.parquet"
+    off = ("--sharpness-min", "off", "--niqe-gap-min", "off", "--max-per-image", "off")
+    assert main(_shard_args(data, srs, shard, *off)) == 0
+    rows = pd.read_parquet(shard)
+    flat = rows[(rows["y"] == 64) & (rows["x"] == 64)]
+    assert len(flat) == 3 and flat["score"].isna().all()
+    assert main(_gather_args(root, [shard])) == 0
+    stats = json.loads((root / "stats.json").read_text())
+    assert stats["positions_dropped_undefined"]["label"] == 1
+    assert stats["positions"] == len(rows) // 3 - 1
+
+
+def test_an_empty_rank_dataset_fails_at_gather(tmp_path, photos, capsys):
+    # Issue 22 item 8: a patch size larger than every image left an empty index, exit 0.
+    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "tiny")})
+    root = tmp_path / "rankdata" / "big"
+    shard = root / "shards" / "0.parquet"
+    args = _shard_args(data, srs, shard)
+    args[args.index("--size") + 1] = "512"
+    assert main(args) == 0  # a shard of skipped images is fine: other shards may have patches
+    assert main(_gather_args(root, [shard])) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(root / "index.parquet") in err and "rank dataset 'big' is empty" in err
+    assert "all 2 images are smaller than one patch" in err
+    assert not (root / "index.parquet").exists() and not (root / "stats.json").exists()
+
+    # every position removed by a rule: the message gives the counts after each rule
+    args = _shard_args(data, srs, shard, "--sharpness-min", "1e9")
+    shard.unlink()
+    assert main(args) == 0
+    assert main(_gather_args(root, [shard])) == 1
+    err = capsys.readouterr().err.strip()
+    assert "rank dataset 'big' is empty: no position left of 2 images (1 smaller" in err
+    assert "0 after sharpness" in err
+    assert not (root / "index.parquet").exists()

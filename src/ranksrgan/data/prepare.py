@@ -37,6 +37,7 @@ from ranksrgan.io import (
     write_bytes_atomic,
     write_png,
 )
+from ranksrgan.io.names import name_problem
 from ranksrgan.io.parquet import write_manifest
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,14 @@ def _image_ids(archive: Path, names: Sequence[str]) -> dict[str, str]:
     ids: dict[str, str] = {}
     for name in names:
         stem = PurePosixPath(name).stem
+        # the id names HR/{id}.png, LR_x4/{id}.png and the sidecar, and every later stage's
+        # files (SR PNGs, exported patches): it must be a plain file name
+        why = name_problem(stem)
+        if why is not None:
+            raise RankSRGANError(
+                f"{archive}: member '{name}' gives image id {stem!r}, not a plain file name "
+                f"({why})"
+            )
         if stem in ids:
             raise RankSRGANError(
                 f"{archive}: members '{ids[stem]}' and '{name}' give the same image id '{stem}'"

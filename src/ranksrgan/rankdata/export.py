@@ -17,6 +17,12 @@ File names ``{dataset}_{image}_y{y}_x{x}_{tag}.png`` (zero-padded) are unique ac
 (lower = better; NIQE and PI as they are, Ma negated, so the authors' rule "target +1 when
 the first score is >= the second" keeps its meaning for every metric). The folder is built
 beside ``out`` and renamed onto it at the end, so an interrupted export leaves nothing.
+
+The index's ``dataset``, ``image`` and ``method`` values become file and folder names, so each
+must be a plain file name, and each ``path`` must stay inside the results folder the index
+lives in (``R`` of ``R/rankdata/{name}/index.parquet``); otherwise the export stops with one
+line naming the index and the row, before writing anything. Each image is checked against
+the ``sha256`` the index recorded for it.
 """
 
 from __future__ import annotations
@@ -30,10 +36,13 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image, write_bytes_atomic, write_png
+from ranksrgan.io.names import name_problem, rank_index_root
 from ranksrgan.io.parquet import read_manifest
+from ranksrgan.io.verify import verify_sha256
 
 TAGS = {"srresnet": "srres"}
 NEEDED = ("image", "dataset", "x", "y", "size", "method", "level", "path", "label", "split")
+NAMES = ("dataset", "image", "method")  # values that become file / folder names
 
 
 def level_tag(method: str) -> str:
@@ -59,13 +68,18 @@ def export(
     out = Path(out)
     if out.exists():
         raise RankSRGANError(f"{out}: already exists (export writes a fresh folder)")
+    why = name_problem(prefix)
+    if why is not None:
+        raise RankSRGANError(f"--prefix {prefix!r}: not a plain file name ({why})")
     index_path = Path(index_path)
-    index = read_manifest(index_path, NEEDED, "rank index")
+    index = read_manifest(
+        index_path, NEEDED, "rank index", root=rank_index_root(index_path), names=NAMES
+    )
     policy = policy or ImagePolicy()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        counts = _write(index, tmp, prefix, policy)
+        counts = _write(index, tmp, prefix, policy, index_path)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -73,7 +87,9 @@ def export(
     return counts
 
 
-def _write(index: pd.DataFrame, root: Path, prefix: str, policy: ImagePolicy) -> dict[str, int]:
+def _write(
+    index: pd.DataFrame, root: Path, prefix: str, policy: ImagePolicy, index_path: Path
+) -> dict[str, int]:
     tags = {m: level_tag(m) for m in index["method"].unique()}
     if len(set(tags.values())) != len(tags):
         raise RankSRGANError(f"methods {sorted(tags)} map to the same export tag")
@@ -81,6 +97,11 @@ def _write(index: pd.DataFrame, root: Path, prefix: str, policy: ImagePolicy) ->
     labels: dict[str, list[str]] = {"train": [], "val": []}
     index = index.sort_values(["dataset", "image", "y", "x", "level"], kind="stable")
     for (dataset, image, path), rows in index.groupby(["dataset", "image", "path"], sort=False):
+        if "sha256" in rows.columns:
+            method = rows["method"].iloc[0]
+            where = f"{index_path} (rank index), image {image} method {method}"
+            for sha in rows["sha256"].unique():
+                verify_sha256(path, sha, where, "the rankdata stage")
         img = read_image(path, policy)
         for r in rows.itertuples():
             tag = tags[r.method]

@@ -4,15 +4,20 @@
 0-based top-left pixel, ``level`` 0 = lowest method of the level order, ``path`` the full
 image the patch is cropped from, relative to the index file's folder, ``score`` the metric
 value, ``label`` the score oriented so that lower is better, ``split`` train/val.
-Positions where some level's score is not finite (a metric undefined on a degenerate patch)
-are left out of the index and counted in the stats.
+Positions where some level's score is not finite (a metric undefined on a degenerate patch,
+e.g. NIQE on a flat patch) are left out of the index, every level's row of the position, and
+counted in the stats. A rank dataset with no position left is an error (one line naming it and
+why), not an empty index.
 
 ``images.parquet``: one row per source image: size, status (``ok`` or skipped as smaller
 than one patch), the per-image seed of the cap, positions before/after each rule, split.
 
 ``stats.json``: counts per label order (per pair of levels: how often the higher level has
 the better label, and the full order of each position's labels), score histograms per
-method, images skipped, positions before/after each selection rule, split sizes.
+method, images skipped, positions before/after each selection rule, positions dropped because
+a metric was undefined (``positions_dropped_undefined``: ``niqe_gap`` in the selection,
+``label`` at the gather; the latter also as ``positions_dropped_non_finite_score``), split
+sizes.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ def read_shard_tables(shards: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame
         "rank-data image table",
         unique=("dataset", "image"),
     )
+    if "n_gap_undefined" not in images.columns:
+        # shards written before the column existed: those runs stopped on any undefined patch
+        images["n_gap_undefined"] = 0
     return patches[PATCH_COLUMNS].astype(PATCH_DTYPES), images[IMAGE_COLUMNS]
 
 
@@ -127,6 +135,27 @@ def _positions_stats(images: pd.DataFrame) -> dict:
     return {"total": total, "per_dataset": per}
 
 
+def _empty_reason(out: Path, images: pd.DataFrame, n_undefined: int) -> str:
+    """Why no position is left, for the one-line error of an empty rank dataset."""
+    name = f"rank dataset '{out.parent.name}'"
+    n = len(images)
+    if n == 0:
+        return f"{name} is empty: the shards hold no image"
+    small = int((images["status"] == SMALL).sum())
+    if small == n:
+        return (
+            f"{name} is empty: all {n} images are smaller than one patch (lower size or use "
+            "larger images)"
+        )
+    c = {k: int(images[k].sum()) for k in ("n_grid", "n_sharpness", "n_gap", "n_kept")}
+    return (
+        f"{name} is empty: no position left of {n} images ({small} smaller than one patch; "
+        f"positions: {c['n_grid']} on the grid, {c['n_sharpness']} after sharpness, "
+        f"{c['n_gap']} after NIQE distance ({int(images['n_gap_undefined'].sum())} undefined), "
+        f"{c['n_kept']} after the cap, {n_undefined} with an undefined label)"
+    )
+
+
 def gather(
     shards: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -160,6 +189,8 @@ def gather(
         mark = patches[POSITION].merge(bad_pos.assign(_bad=True), on=POSITION, how="left")
         patches = patches[mark["_bad"].isna().to_numpy()]
     patches = patches.sort_values(POSITION + ["level"], kind="stable").reset_index(drop=True)
+    if patches.empty:
+        raise RankSRGANError(f"{out}: {_empty_reason(out, images, len(bad_pos))}")
     patches["split"] = assign_split(patches, split_by, val_fraction, seed) if len(patches) else []
     index = patches[INDEX_COLUMNS]
 
@@ -184,6 +215,10 @@ def gather(
         },
         "selection": _positions_stats(images),
         "positions_dropped_non_finite_score": int(len(bad_pos)),
+        "positions_dropped_undefined": {
+            "niqe_gap": int(images["n_gap_undefined"].sum()),
+            "label": int(len(bad_pos)),
+        },
         "split": {
             "by": split_by,
             "val_fraction": val_fraction,

@@ -10,7 +10,15 @@ atomically by :class:`ranksrgan.io.shards.PartialRows` (resumable after a kill):
 
 Each image's rows are keyed on a fingerprint of its input files' sha256 (from the manifests),
 the selection rules and the metrics' parameter hashes, so a rerun reuses exactly the images
-whose inputs and settings did not change.
+whose inputs and settings did not change. An image that is computed is first checked against
+the sha256 its manifest recorded (one line naming the file when it changed since).
+
+A metric undefined on one patch (NIQE or Ma on a flat patch) does not fail the shard: that
+patch's value is NaN. A position whose NIQE distance is undefined fails the distance rule and
+is counted in ``n_gap_undefined``; a position with a NaN label at some level is written with
+that NaN, and the gather leaves the position out of the index (all its levels) and counts it
+in ``stats.json``. Image ids (``image``) must be plain file names (exported patches are named
+after them) and relative manifest paths must stay in their manifest's folder.
 """
 
 from __future__ import annotations
@@ -27,10 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ranksrgan.errors import RankSRGANError
+from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, shard_rows
+from ranksrgan.io.verify import verify_sha256
 from ranksrgan.metrics import Metric
 from ranksrgan.rankdata.labels import orient
 from ranksrgan.rankdata.positions import GRIDS, crop_batch, grid_positions, to_unit_tensor
@@ -87,6 +96,7 @@ IMAGE_COLUMNS = [
     "n_sharpness",
     "n_gap",
     "n_kept",
+    "n_gap_undefined",
     "seed",
     "hr_sha256",
 ]
@@ -100,6 +110,7 @@ IMAGE_DTYPES = {
     "n_sharpness": "int64",
     "n_gap": "int64",
     "n_kept": "int64",
+    "n_gap_undefined": "int64",
     "seed": "int64",
     "hr_sha256": str,
 }
@@ -158,11 +169,13 @@ def process_image(
     """Positions, selection and labels on one image given its levels' uint8 H x W x 3 arrays.
 
     The selection rules look at the top level (``levels[-1]``) and the one below it
-    (``levels[-2]``); every level's patch at a kept position is labelled.
+    (``levels[-2]``); every level's patch at a kept position is labelled. A metric undefined
+    on a patch gives NaN there (:func:`metric_or_nan`): a NaN NIQE distance drops the
+    position (counted in ``counts["n_gap_undefined"]``), a NaN label stays in ``scores``.
     """
     h, w = levels[0].shape[:2]
     cand = grid_positions(h, w, sel.size, sel.stride, sel.grid)
-    counts = {"n_grid": len(cand)}
+    counts = {"n_grid": len(cand), "n_gap_undefined": 0}
     tensors = [to_unit_tensor(a, device) for a in levels]
     bs = max(1, int(batch))
 
@@ -175,10 +188,11 @@ def process_image(
         # levels: few large batches (on a GPU, fewer launches) and bounded memory.
         items = [(lv, p) for lv in lvls for p in pos]
         out = [
-            metric(
+            metric_or_nan(
+                metric,
                 torch.stack(
                     [tensors[lv][:, y : y + sel.size, x : x + sel.size] for lv, (y, x) in chunk]
-                )
+                ),
             )
             for chunk in (items[i : i + bs] for i in range(0, len(items), bs))
         ]
@@ -199,6 +213,9 @@ def process_image(
             raise RankSRGANError("the NIQE-distance rule needs its metric and two levels")
         mid, top = scores_of(gap, (len(levels) - 2, len(levels) - 1), cand)
         gaps = np.abs(mid - top)
+        # NaN (NIQE undefined on either patch) fails the rule: the distance is unknown
+        undefined = ~np.isfinite(gaps)
+        counts["n_gap_undefined"] = int(undefined.sum())
         keep = gaps > sel.gap_min
         cand = [p for p, k in zip(cand, keep, strict=True) if k]
         sharp, gaps = sharp[keep], gaps[keep]
@@ -214,6 +231,25 @@ def process_image(
     return ImageResult(cand, sharp, gaps, scores, counts)
 
 
+def metric_or_nan(metric: Metric, patches: torch.Tensor) -> torch.Tensor:
+    """``metric(patches)`` as float64 on the CPU, NaN for each patch it is undefined on.
+
+    NIQE and Ma raise for a whole batch when one patch is flat; the batch is then scored
+    patch by patch so that only the undefined patches get NaN (rare: flat patches are few).
+    """
+    try:
+        return metric(patches).detach().to("cpu", torch.float64)
+    except MetricUndefinedError:
+        pass
+    values = []
+    for p in patches:
+        try:
+            values.append(float(metric(p[None])[0]))
+        except MetricUndefinedError:
+            values.append(float("nan"))
+    return torch.tensor(values, dtype=torch.float64)
+
+
 def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
     """image -> (path, sha256, height, width, stand_in) of one level, checked against the HR."""
     if level.method == HR:
@@ -226,7 +262,11 @@ def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
             f"method {level.method}: an sr manifest is required (only HR has none)"
         )
     sr = read_manifest(
-        level.manifest, ("image", "path", "sr_sha256", "height", "width"), "sr manifest"
+        level.manifest,
+        ("image", "path", "sr_sha256", "height", "width"),
+        "sr manifest",
+        root=Path(level.manifest).parent,
+        names=("image",),
     )
     missing = sorted(set(data["image"]) - set(sr["image"]))
     if missing:
@@ -294,11 +334,17 @@ def run_shard(
     policy = policy or ImagePolicy()
     out = Path(out)
     data = read_manifest(
-        data_manifest, ("image", "hr_path", "hr_sha256", "height", "width"), "data manifest"
+        data_manifest,
+        ("image", "hr_path", "hr_sha256", "height", "width"),
+        "data manifest",
+        root=Path(data_manifest).parent,
+        names=("image",),
     )
     tables = [_level_table(data, lv) for lv in levels]
     rows = shard_rows(data, shard, shard_size, source=data_manifest)
     params = {
+        # rows recorded before undefined patches were tolerated lack n_gap_undefined
+        "undefined_patches": "NaN, position dropped",
         "selection": asdict(sel),
         "levels": names,
         "label": label.params_hash,
@@ -318,7 +364,7 @@ def run_shard(
             if patches.reuse(image, fp) is not None:
                 continue
         if min(int(r.height), int(r.width)) < sel.size:
-            counts = {"n_grid": 0, "n_sharpness": 0, "n_gap": 0, "n_kept": 0}
+            counts = {"n_grid": 0, "n_sharpness": 0, "n_gap": 0, "n_kept": 0, "n_gap_undefined": 0}
             patches.add(image, fp, [])
             images.add(image, fp, [{**_info(dataset, r, sel.seed), "status": SMALL, **counts}])
             log.info(
@@ -327,8 +373,13 @@ def run_shard(
             continue
         todo.append((r, fp))
 
+    sources = [
+        f"{lv.manifest} (sr manifest)" if lv.manifest else f"{data_manifest} (data manifest)"
+        for lv in levels
+    ]
+
     def read(r) -> list[np.ndarray]:
-        return _read_levels(str(r.image), r, levels, tables, policy)
+        return _read_levels(str(r.image), r, levels, tables, sources, policy)
 
     # Decoding the next image's PNGs (PIL releases the GIL) overlaps the metrics of this one.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -367,10 +418,13 @@ def _info(dataset: str, r, seed: int) -> dict:
     }
 
 
-def _read_levels(image, r, levels, tables, policy) -> list[np.ndarray]:
-    """Every level's image of one source image, each checked against the HR image's size."""
+def _read_levels(image, r, levels, tables, sources, policy) -> list[np.ndarray]:
+    """Every level's image of one source image, each checked against its manifest's sha256
+    and the HR image's size."""
     arrays = []
-    for lv, t in zip(levels, tables, strict=True):
+    for lv, t, src in zip(levels, tables, sources, strict=True):
+        where = f"{src}, image {image} (method {lv.method})"
+        verify_sha256(t.loc[image, "path"], t.loc[image, "sha256"], where)
         a = read_image(t.loc[image, "path"], policy)
         if a.shape[:2] != (int(r.height), int(r.width)):
             raise RankSRGANError(
@@ -419,6 +473,28 @@ def _compute_image(
                     "stand_in": note,
                 }
             )
+    undefined = ~np.isfinite(res.scores)
+    if undefined.any():
+        k = int(undefined.any(axis=0).argmax())
+        log.warning(
+            "%s/%s: %s undefined at %d of %d positions (flat patches; first: method %s at "
+            "x=%d y=%d): the gather leaves them out",
+            dataset,
+            image,
+            label.name,
+            int(undefined.any(axis=0).sum()),
+            len(res.positions),
+            levels[int(undefined[:, k].argmax())].method,
+            res.positions[k][1],
+            res.positions[k][0],
+        )
+    if res.counts["n_gap_undefined"]:
+        log.warning(
+            "%s/%s: NIQE distance undefined at %d positions (flat patches): dropped",
+            dataset,
+            image,
+            res.counts["n_gap_undefined"],
+        )
     patches.add(image, fp, out_rows)
     images.add(image, fp, [{**info, "status": OK, **res.counts}])
     log.info(

@@ -5,7 +5,10 @@ One row per image x position x method: ``image``, ``dataset`` (str), ``x``, ``y`
 0 = worst perceptual level), ``path`` (the full image the patch is cropped from, relative to
 the index file's folder; absolute paths are taken as they are), ``score`` (float, the metric),
 ``label`` (float, oriented so that lower = better), ``metric`` (str), ``split`` (train/val).
-Optional: ``stand_in`` (labels of stand-in inputs).
+Optional: ``stand_in`` (labels of stand-in inputs), ``sha256`` (of ``path``, written by the
+rankdata stage): every image is checked against it once before training or evaluation.
+A relative ``path`` must stay inside the results folder ``R`` of
+``R/rankdata/{name}/index.parquet`` (one line naming the index and the row otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.names import contained_path, rank_index_root
 from ranksrgan.io.rank_index import RANK_INDEX_COLUMNS
+from ranksrgan.io.verify import verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +88,15 @@ def read_rank_index(path: str | os.PathLike) -> RankIndex:
         df = df[finite].reset_index(drop=True)
     if not (df["split"] == "train").any():
         raise RankSRGANError(f"{p}: rank index has no train rows")
-    base = p.parent
-    resolved = [str(q if Path(q).is_absolute() else base / q) for q in df["path"].astype(str)]
+    base, root = p.parent, rank_index_root(p)
+    joined: dict[str, str] = {}
+    for i, q in enumerate(df["path"].astype(str)):
+        if q not in joined:  # once per image: the index names it once per position and level
+            where = f"{p} (rank index)"
+            joined[q] = contained_path(
+                root, q, where, f"{i} (image {df['image'].iloc[i]!r})", base=base
+            )
+    resolved = [joined[q] for q in df["path"].astype(str)]
     files = sorted(set(resolved))
     number = {f: i for i, f in enumerate(files)}
     df = df.assign(
@@ -97,4 +109,8 @@ def read_rank_index(path: str | os.PathLike) -> RankIndex:
     for f in files:
         if not Path(f).is_file():
             raise RankSRGANError(f"{f}: SR image of the rank index {p} not found")
+    if "sha256" in df.columns:
+        for r in df.drop_duplicates(["path", "sha256"]).itertuples():
+            where = f"{p} (rank index), image {r.image} method {r.method}"
+            verify_sha256(r.path, r.sha256, where, "the rankdata stage")
     return RankIndex(df, files, p)

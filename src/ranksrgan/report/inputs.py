@@ -98,7 +98,7 @@ def read_data_manifests(paths: Paths) -> pd.DataFrame:
     """One row per dataset: image count and a digest over its images' HR/LR sha256s."""
     rows = []
     for path in paths:
-        df = read_manifest(path, ("image", "hr_sha256"), "data manifest")
+        df = read_manifest(path, ("image", "hr_sha256"), "data manifest", root=Path(path).parent)
         lines = "".join(
             f"{r.image} {r.hr_sha256} {getattr(r, 'lr_sha256', '')}\n" for r in df.itertuples()
         )
@@ -117,7 +117,8 @@ def read_sr_manifests(paths: Paths) -> pd.DataFrame:
     """SR manifests (``R/sr/{method}/{dataset}/manifest.parquet``) with a ``dataset`` column."""
     frames = []
     for path in paths:
-        df = read_manifest(path, ("image", "method", "path"), "sr manifest")
+        # root: a relative path must not lead the crop figure outside the manifest's folder
+        df = read_manifest(path, ("image", "method", "path"), "sr manifest", root=Path(path).parent)
         frames.append(df.assign(dataset=Path(path).parent.name))
     if not frames:
         return pd.DataFrame(

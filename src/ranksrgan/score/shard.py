@@ -10,6 +10,11 @@ Progress is saved to a partial file after each image (``ranksrgan.io.shards.Part
 rerun reuses an image's rows only when the sha256 of its SR and HR files and every metric's
 ``params_hash`` are those the rows were made from, so an image replaced between a kill and
 the rerun is scored again. The final file is written atomically.
+
+Each input is checked against the sha256 its manifest recorded (``sr_sha256`` of the sr
+manifest, ``hr_sha256`` of the data manifest) before it is used: a file changed after its
+manifest was written fails the shard with one line naming the file. Relative manifest paths
+must stay in their manifest's folder and ``image`` values must be plain file names.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import pandas as pd
 import torch
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import ImagePolicy, read_image, sha256_file
+from ranksrgan.io import ImagePolicy, read_image
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, require_files, shard_rows
+from ranksrgan.io.verify import verify_sha256
 from ranksrgan.metrics import Metric
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,10 @@ class Item:
     path: str
     hr_path: str
     stand_in: str = ""  # why the SR method is a stand-in (sr manifest), "" for a real one
+    sha256: str = ""  # recorded hash of ``path`` ("" = none recorded)
+    hr_sha256: str = ""  # recorded hash of ``hr_path``
+    source: str = ""  # the manifest that lists ``path`` (for messages)
+    hr_source: str = ""  # the data manifest (for messages)
 
 
 def shard_items(
@@ -70,25 +80,58 @@ def shard_items(
     shard_size: int,
 ) -> list[Item]:
     """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
-    data = read_manifest(data_manifest, ("image", "hr_path"))
+    data = read_manifest(
+        data_manifest,
+        ("image", "hr_path"),
+        "data manifest",
+        root=Path(data_manifest).parent,
+        names=("image",),
+    )
+    hr_hash = _hashes(data, "hr_sha256")
     notes: dict[str, str] = {}
     if method == HR:
-        paths = dict(zip(data["image"], data["hr_path"], strict=True))
+        paths, hashes, source = dict(zip(data["image"], data["hr_path"], strict=True)), hr_hash, ""
     else:
         if sr_manifest is None:
             raise RankSRGANError(f"method {method}: an sr manifest is required (only HR has none)")
-        sr = read_manifest(sr_manifest, ("image", "path"))
-        paths = dict(zip(sr["image"], sr["path"], strict=True))
+        sr = read_manifest(
+            sr_manifest,
+            ("image", "path"),
+            "sr manifest",
+            root=Path(sr_manifest).parent,
+            names=("image",),
+        )
+        paths, hashes = dict(zip(sr["image"], sr["path"], strict=True)), _hashes(sr, "sr_sha256")
+        source = f"{sr_manifest} (sr manifest)"
         if "stand_in" in sr.columns:
             notes = dict(zip(sr["image"], sr["stand_in"].fillna("").astype(str), strict=True))
         missing = sorted(set(data["image"]) - set(paths))
         if missing:
             raise RankSRGANError(f"{sr_manifest}: no {method} output for image {missing[0]}")
     rows = shard_rows(data, shard, shard_size, source=data_manifest)
+    hr_source = f"{data_manifest} (data manifest)"
     return [
-        Item(r.image, str(paths[r.image]), str(r.hr_path), notes.get(r.image, ""))
+        Item(
+            r.image,
+            str(paths[r.image]),
+            str(r.hr_path),
+            notes.get(r.image, ""),
+            hashes.get(r.image, ""),
+            hr_hash.get(r.image, ""),
+            source or hr_source,
+            hr_source,
+        )
         for r in rows.itertuples()
     ]
+
+
+def _hashes(df: pd.DataFrame, column: str) -> dict[str, str]:
+    """image -> recorded sha256 (empty where the manifest records none)."""
+    if column not in df.columns:
+        return {}
+    return {
+        i: v if isinstance(v, str) else "" for i, v in zip(df["image"], df[column], strict=True)
+    }
 
 
 def _to_tensor(img) -> torch.Tensor:
@@ -190,10 +233,13 @@ def score_shard(
     # what an image's rows depend on besides its input files
     settings = (dataset, method, asdict(policy), sorted((m.name, m.params_hash) for m in metrics))
     reused = 0
+    rerun = "the data stage" if method == HR else "the sr stage"
     for item in items:
-        inputs = [sha256_file(item.path)]
+        what = f"{item.source}, image {item.image}"
+        inputs = [verify_sha256(item.path, item.sha256, what, rerun)]
         if need_hr and item.hr_path != item.path:
-            inputs.append(sha256_file(item.hr_path))
+            what = f"{item.hr_source}, image {item.image}"
+            inputs.append(verify_sha256(item.hr_path, item.hr_sha256, what, "the data stage"))
         fp = fingerprint(inputs, item.stand_in, settings)
         if store.reuse(item.image, fp) is not None:
             reused += 1

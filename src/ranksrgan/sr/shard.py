@@ -6,6 +6,10 @@ Shard ``k`` holds images ``i`` (0-based, sorted by name) with ``i // shard_size 
 weights hash, precision, tiling) and the PNG's own hash; a rerun skips images whose PNG and
 sidecar still match. The shard manifest is written last, atomically, with paths relative to
 its own folder.
+
+The data manifest's ``image`` values name the PNGs and sidecars, so each must be a plain file
+name, and its relative ``lr_path`` values must stay in the manifest's folder; each LR file is
+checked against the manifest's ``lr_sha256`` (one line naming the file, table and row).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pandas as pd
 import torch
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import read_image, sha256_file, write_png
+from ranksrgan.io import read_image, write_png
 from ranksrgan.io.device import pick_device
 from ranksrgan.io.parquet import read_manifest, write_manifest
 from ranksrgan.io.shards import (
@@ -32,6 +36,7 @@ from ranksrgan.io.shards import (
     write_sidecar,
 )
 from ranksrgan.io.shards import shard_rows as shard_of
+from ranksrgan.io.verify import verify_sha256
 from ranksrgan.sr.inference import (
     InferenceOptions,
     bicubic_upscale,
@@ -168,20 +173,16 @@ class Upscaler:
 def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.DataFrame:
     """Rows of shard ``shard`` of a data manifest (``ranksrgan.io.shards.shard_rows``)."""
     p = Path(manifest)
-    df = read_manifest(p, ("image", "lr_path", "lr_sha256"), "data manifest")
+    df = read_manifest(
+        p, ("image", "lr_path", "lr_sha256"), "data manifest", root=p.parent, names=("image",)
+    )
     return shard_of(df, shard, shard_size, source=p)
 
 
 def _lr_sha256(row, manifest: str | os.PathLike) -> str:
     """The LR file's own hash; one line when it no longer matches the data manifest."""
-    have = sha256_file(row.lr_path)
-    want = row.lr_sha256 if isinstance(row.lr_sha256, str) else ""
-    if want and have != want:
-        raise RankSRGANError(
-            f"{row.lr_path}: sha256 {have[:12]}... differs from {want[:12]}... in {manifest} "
-            "(the LR file changed after the data stage wrote it: rerun the data stage)"
-        )
-    return have
+    where = f"{manifest} (data manifest), image {row.image}"
+    return verify_sha256(row.lr_path, row.lr_sha256, where, "the data stage")
 
 
 def run_shard(
