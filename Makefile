@@ -58,6 +58,10 @@ lint: $(STAMP)
 # `dvc pull` gives every restored file a new mtime in no particular order, and Snakemake
 # reruns a job whose input is newer than its output; `snakemake --touch` then re-stamps the
 # outputs in DAG order (it runs no job), so the run command afterwards plans nothing.
+# Checked around the pull (src/ranksrgan/status/pull.py): a local remote folder that does not
+# exist is refused first (DVC would read it as an empty remote); afterwards every file of the
+# pulled stage folders must be dvc.lock's version, else the pull fails naming the file, also
+# when dvc pull itself failed (its message names only the stage folder), and nothing is touched.
 # RUN names the run in dvc.yaml (demo, ci, paper); DVC_TARGETS narrows the pull to some of its
 # stages (e.g. "data@paper sr@paper"); CONFIG is the run's config file.
 RUN ?= demo
@@ -67,7 +71,9 @@ CONFIG_paper := config/config.yaml
 CONFIG ?= $(CONFIG_$(RUN))
 DVC_TARGETS ?= $(foreach s,data sr score rankdata ranker train report,$(s)@$(RUN))
 pull: | $(STAMP)
-	$(BIN)/dvc pull $(DVC_TARGETS)
+	$(BIN)/ranksrgan status --config $(CONFIG) --check-remote
+	$(BIN)/dvc pull $(DVC_TARGETS) || { $(BIN)/ranksrgan status --config $(CONFIG) --verify $(DVC_TARGETS); exit 1; }
+	$(BIN)/ranksrgan status --config $(CONFIG) --verify $(DVC_TARGETS)
 	$(BIN)/snakemake --touch --cores 1 --configfile $(CONFIG)
 
 clean-demo:

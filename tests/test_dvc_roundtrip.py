@@ -1,7 +1,9 @@
 """DVC round trip (issue 17.5): the session's demo-DAG run is committed to DVC in a copy of
 the checkout, pushed to a local remote, cloned fresh with git, pulled, and then the README's
 run command plans NOTHING: `make pull` re-stamps the restored outputs (`snakemake --touch`)
-so that their new mtimes do not make Snakemake recompute.
+so that their new mtimes do not make Snakemake recompute. And (issue 22.2, 22.14) `make pull`
+fails naming the file when the remote is corrupt, naming the remote when it is missing
+(helpers shared in tests/_dvc_remote.py).
 """
 
 from __future__ import annotations
@@ -10,36 +12,24 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _dvc_remote import (
+    BIN,
+    CI_STAGES,
+    DVC,
+    REPO,
+    Published,
+    clone,
+    make_pull,
+    publish,
+    remote_object,
+    run,
+)
 
 from ranksrgan.status import STAGES, target_states
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org",
-       "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
-
-
-def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} (in {cwd}):\n{out[-4000:]}"
-    return out
-
-
-def _checkout_copy(dest: Path) -> None:
-    """The working tree as git sees it (tracked + untracked, not ignored), into ``dest``."""
-    files = _run(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO).split("\0")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-
 
 # the rule that writes each stage's targets (what its DVC cmd must plan), and rules it must not
 STAGE_RULES = {"data": "prepare_dataset", "sr": "sr_gather", "score": "score_gather",
@@ -76,55 +66,109 @@ def _md5(path: Path) -> str:
 def test_dvc_push_clone_pull_then_nothing_to_recompute(demo_run, tmp_path):
     config = demo_run.config  # config/ci.yaml: dvc.yaml's "ci" run
     results = demo_run.cfg["results_dir"]
-    stages = [f"{s}@ci" for s in STAGES]
-    remote = tmp_path / "remote"
 
-    # 1. a git repository holding the checkout's state and the run's results
-    origin = tmp_path / "origin"
-    _checkout_copy(origin)
-    _run([*GIT, "init", "-q"], origin)
-    _run([str(BIN / "dvc"), "remote", "modify", "demo", "url", str(remote)], origin)
-    shutil.copytree(demo_run.results, origin / results)
-    _run([*GIT, "add", "-A"], origin)
-    _run([*GIT, "commit", "-qm", "checkout"], origin)
-
-    # 2. record the outputs in dvc.lock (no recomputation), push them, commit the lock
-    _run([str(BIN / "dvc"), "commit", "-f", *stages], origin)
-    lock = yaml.safe_load((origin / "dvc.lock").read_text())["stages"]
-    assert set(lock) == set(stages)  # the demo and paper runs have no entry
+    # 1-2. a git repository holding the checkout's state and dvc.lock of the run, pushed
+    published = publish(tmp_path, demo_run.results)
+    lock = yaml.safe_load((published.origin / "dvc.lock").read_text())["stages"]
+    assert set(lock) == set(CI_STAGES)  # the demo and paper runs have no entry
     assert all(e["outs"][0]["md5"].endswith(".dir") for e in lock.values())  # folder outs
-    _run([str(BIN / "dvc"), "push", *stages], origin)
-    _run([*GIT, "add", "dvc.lock"], origin)
-    _run([*GIT, "commit", "-qm", "dvc.lock of the ci run"], origin)
 
     # 3. a fresh clone has no results; `make pull` (dvc pull + snakemake --touch) restores them
-    clone = tmp_path / "clone"
-    _run([*GIT, "clone", "-q", str(origin), str(clone)], tmp_path)
-    assert not (clone / results).exists()
-    before = {s.state for s in target_states(demo_run.cfg, clone)}
+    fresh = clone(published, tmp_path / "clone")
+    assert not (fresh / results).exists()
+    before = {s.state for s in target_states(demo_run.cfg, fresh)}
     assert before == {"pending"}
-    # `-o STAMP`: the clone's pyproject.toml is newer than the shared venv's install stamp;
-    # without it make would reinstall the venv in editable mode pointing at this tmp clone.
-    stamp = BIN.parent / ".installed-stamp"
-    _run(["make", "-o", str(stamp), "pull", "RUN=ci", f"VENV={BIN.parent}"], clone, timeout=600)
+    pulled = make_pull(fresh)
+    assert pulled.returncode == 0, (pulled.stdout + pulled.stderr)[-4000:]
+    assert "are dvc.lock's version" in pulled.stdout  # the check after the pull ran
     editable = next((BIN.parent / "lib").glob("python3*/site-packages/__editable__*ranksrgan*.pth"),
                     None)
-    assert editable is None or str(clone) not in editable.read_text()
+    assert editable is None or str(fresh) not in editable.read_text()
 
     # 4. the README's run command plans nothing
-    plan = _run([str(BIN / "snakemake"), "-n", "--cores", "all", "--resources", "gpu=1",
-                 "--configfile", config], clone)
+    plan = run([str(BIN / "snakemake"), "-n", "--cores", "all", "--resources", "gpu=1",
+                "--configfile", config], fresh)
     assert "Nothing to be done" in plan, plan[-3000:]
 
     # the restored files are the run's bytes, and status says "pulled" for every target
     for rel in ("report/index.html", "train/ranksrgan_niqe/G.pth", "rankdata/niqe/index.parquet"):
-        assert _md5(clone / results / rel) == _md5(demo_run.results / rel)
-    states = target_states(demo_run.cfg, clone)
+        assert _md5(fresh / results / rel) == _md5(demo_run.results / rel)
+    states = target_states(demo_run.cfg, fresh)
     assert {s.state for s in states} == {"pulled"}, [s for s in states if s.state != "pulled"]
-    out = _run([str(BIN / "ranksrgan"), "status", "--config", config, "--brief"], clone)
+    out = run([str(BIN / "ranksrgan"), "status", "--config", config, "--brief"], fresh)
     assert "report         0       1        0" in out, out
-    # a target changed after the pull is no longer dvc.lock's version: "done", not "pulled"
-    page = clone / results / "report" / "index.html"
+    # a target changed after the pull is no longer dvc.lock's version: "modified"
+    page = fresh / results / "report" / "index.html"
     page.write_text(page.read_text() + "<!-- edited -->")
-    report = [s for s in target_states(demo_run.cfg, clone) if s.stage == "report"]
-    assert [(s.state, s.in_dvc) for s in report] == [("done", True)]
+    report = [s for s in target_states(demo_run.cfg, fresh) if s.stage == "report"]
+    assert [(s.state, s.in_dvc) for s in report] == [("modified", True)]
+    # a changed upstream output: Snakemake would rerun its consumers, so they are "stale"
+    # (issue 22.13), not "pulled". (A mere touch is not enough: Snakemake's metadata has the
+    # input's checksum, and it plans nothing when only the time changed.)
+    index = fresh / results / "rankdata" / "niqe" / "index.parquet"
+    with open(index, "ab") as f:
+        f.write(b"changed")
+    states = {s.path: s for s in target_states(demo_run.cfg, fresh)}
+    assert states[f"{results}/rankdata/niqe/index.parquet"].state == "modified"
+    ranker = [s for s in states.values() if s.stage == "ranker"]
+    assert {s.state for s in ranker} == {"stale"}, ranker
+
+
+@pytest.fixture(scope="module")
+def fake_published(tmp_path_factory) -> Published:
+    """A stand-in ci run (every target a few bytes: no DAG to run), published once per module
+    for the quick checks of `make pull` against a corrupt or missing remote."""
+    return publish(tmp_path_factory.mktemp("dvc-fake"))
+
+
+def _corrupt(path: Path, how: str) -> None:
+    """Flip one byte in the middle of ``path``, or cut its last 100 bytes."""
+    path.chmod(0o644)  # DVC leaves its objects read-only
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        del data[-100:]
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["dvc-verify", "no-dvc-verify"])
+@pytest.mark.parametrize(("rel", "how"), [("ranker/niqe/model.pth", "flip"),
+                                          ("rankdata/niqe/index.parquet", "truncate")])
+def test_make_pull_of_a_corrupt_remote_fails_naming_the_file(fake_published, tmp_path, rel, how,
+                                                              verify):
+    """Issue 22.2: a remote object flipped or truncated after the push. With the remote's
+    `verify` (.dvc/config) DVC drops the object and names only the stage folder; without it
+    (another remote) the bad bytes land. Either way `make pull` fails naming the file and
+    touches nothing, and status does not say "pulled" or "done" for it."""
+    remote = tmp_path / "remote"  # a copy: the published remote serves the other cases
+    shutil.copytree(fake_published.remote, remote)
+    _corrupt(remote_object(fake_published, rel, remote), how)
+    fresh = clone(fake_published, tmp_path / "clone")
+    run([DVC, "remote", "modify", "--local", "demo", "url", str(remote)], fresh)
+    run([DVC, "remote", "modify", "--local", "demo", "verify", str(verify).lower()], fresh)
+
+    pulled = make_pull(fresh)
+    out = pulled.stdout + pulled.stderr
+    assert pulled.returncode != 0, out[-3000:]
+    errors = [ln for ln in out.splitlines() if ln.startswith("error: ")]
+    assert errors and f"{fake_published.results}/{rel}" in errors[-1], out[-3000:]
+    assert ("is corrupt" if verify else "dvc.lock records") in errors[-1], errors[-1]
+    assert "snakemake --touch" not in out  # make stopped before re-stamping anything
+    target = f"{fake_published.results}/{rel}"
+    (state,) = [s for s in target_states(fake_published.cfg, fresh, plan=False)
+                if s.path == target]
+    assert state.state == ("pending" if verify else "modified"), state
+
+
+def test_make_pull_without_the_remote_folder_says_so(fake_published, tmp_path):
+    """Issue 22.14: no remote folder: one line naming it, exit status 2 from make (the
+    command's 1), and DVC is not run ("Everything is up to date" then "Checkout failed")."""
+    fresh = clone(fake_published, tmp_path / "clone")
+    missing = tmp_path / "no-such-remote"
+    run([DVC, "remote", "modify", "--local", "demo", "url", str(missing)], fresh)
+    pulled = make_pull(fresh)
+    out = pulled.stdout + pulled.stderr
+    assert pulled.returncode != 0, out[-3000:]
+    assert f"error: DVC remote 'demo': {missing} does not exist" in out, out[-3000:]
+    assert "Everything is up to date" not in out and "Checkout failed" not in out, out
