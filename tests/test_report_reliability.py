@@ -26,14 +26,7 @@ from ranksrgan import paper_results
 from ranksrgan.config import load_config, validate_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.report.paper import load_paper
-from ranksrgan.report.render import (
-    cell_text,
-    md_escape,
-    tex_escape,
-    to_html,
-    to_latex,
-    to_markdown,
-)
+from ranksrgan.report.render import cell_text, tex_escape, to_html, to_latex, to_markdown
 from ranksrgan.report.tables import RunMapping, compare, ranker_summary, score_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,6 +344,19 @@ def test_ranker_without_validation_patches_says_so(tmp_path):
     assert _cell(cells, "VGG-8", "SROCC", "rank dataset (validation)")["status"] == "not run"
 
 
+def test_report_of_a_ranker_without_patches(tmp_path):
+    """Through build_report: the Ranker's eval.parquet was passed but holds no patch."""
+    inputs = make_run(tmp_path)
+    ev = Path(inputs["rankers"][0])
+    pd.read_parquet(ev).iloc[0:0].to_parquet(ev)
+    index = build_small_report(tmp_path, inputs, tmp_path / "report")
+    t = pd.read_csv(index.parent / "tables" / "supp_table2.csv", keep_default_na=False)
+    c = t[(t["row"] == "VGG-12") & (t["metric"] == "SROCC")].iloc[0]
+    assert (c["status"], c["warning"]) == ("not measured", "no validation patches")
+    md = (index.parent / "tables" / "supp_table2.md").read_text()
+    assert "| VGG-12 | not measured / 13,734 | not measured (no validation patches) / " in md
+
+
 def test_ranker_with_only_nan_outputs_failed(tmp_path):
     cells = _ranker_cells(tmp_path, pd.DataFrame({"output": [np.nan, np.nan],
                                                   "label": [1.0, 2.0]}))
@@ -367,6 +373,8 @@ def test_mini_study_ranker_line_without_patches():
 
 
 def test_escapers():
+    from ranksrgan.report.render import md_escape
+
     assert md_escape("a|b <i>&`*[x]~$\\\nz") == \
         "a&#124;b &lt;i&gt;&amp;\\`\\*\\[x\\]\\~\\$&#92; z"
     assert tex_escape("\\ { } $ & # ^ _ ~ % < >") == (
@@ -439,6 +447,7 @@ def test_report_pages_escape_hostile_names(tmp_path):
     import json
 
     from ranksrgan.report.build import ReportInputs, ReportSettings, build_report
+    from ranksrgan.report.render import md_escape
 
     inputs = make_run(tmp_path)
     scores = score_rows("demo_test", EVIL, {"niqe": [2.0, 2.2, np.nan], "psnr": [25, 26, 27]},
