@@ -102,16 +102,27 @@ def contained_path(
         raise RankSRGANError(f"{_where(table, row, column)} is missing or not text ({rel!r})")
     if "\0" in rel:
         raise RankSRGANError(f"{_where(table, row, column)} {rel!r} contains a NUL byte")
-    if os.path.isabs(rel):
-        return rel
-    root_abs = os.path.normpath(os.path.abspath(root))
-    joined = os.path.join(base if base is not None else root, rel)
-    if os.path.commonpath([root_abs, os.path.normpath(os.path.abspath(joined))]) != root_abs:
+    if not stays_inside(root, rel, base):
         raise RankSRGANError(
             f"{_where(table, row, column)} {rel!r} leads outside {root} (a relative path must "
             "stay inside the results folder it belongs to)"
         )
-    return joined
+    return rel if os.path.isabs(rel) else os.path.join(base if base is not None else root, rel)
+
+
+def stays_inside(root: str | os.PathLike, rel: str, base: str | os.PathLike | None = None) -> bool:
+    """Whether ``base / rel`` (lexically normalised) lies in ``root``; absolute ``rel``: True.
+
+    The predicate behind :func:`contained_path`, for callers that build the message's row
+    label only when a value is refused.
+    """
+    if os.path.isabs(rel):
+        return True
+    root_abs = os.path.normpath(os.path.abspath(root))
+    joined = os.path.normpath(
+        os.path.abspath(os.path.join(base if base is not None else root, rel))
+    )
+    return os.path.commonpath([root_abs, joined]) == root_abs
 
 
 def rank_index_root(index: str | os.PathLike) -> Path:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.atomic import write_parquet_atomic
-from ranksrgan.io.names import contained_path, name_problem, plain_name
+from ranksrgan.io.names import contained_path, name_problem, plain_name, stays_inside
 
 
 def path_columns(df: pd.DataFrame) -> list[str]:
@@ -49,7 +49,8 @@ def resolve_paths(
     def resolve(v, column: str):
         if not isinstance(v, str) or not v or os.path.isabs(v):
             return v
-        if root is not None:
+        if root is not None and not stays_inside(root, v, folder):
+            # the row label scans the column: built only for the value refused
             contained_path(root, v, where, _row_label(df, df[column], v), column, base=folder)
         joined = folder / v
         if not joined.exists() and Path(v).exists():
