@@ -10,7 +10,7 @@ else (docs/architecture.md "Files between stages" describes what is in each file
 - rankdata: ``R/rankdata/{name}/{index.parquet, images.parquet, stats.json}`` (+ shards)
 - ranker: ``R/ranker/{name}/{model.pth, model.json, eval.parquet, eval_summary.json}``
 - train: ``R/train/{preset}/{G.pth, G.json, val.parquet, train_log.parquet}``
-- report: ``R/report/index.html``
+- report: ``R/report/index.html``; one table's page ``R/report/tables/{table}/index.html``
 - cache: ``C/archives/{archive}.{type}``, ``C/weights/{url file name}``
 
 Torch-free and Snakemake-free (the workflow imports it at DAG load; a test imports it with
@@ -123,6 +123,10 @@ class Layout:
     # --- report ---------------------------------------------------------------------------
     def report_page(self) -> str:
         return f"{self.results}/report/index.html"
+
+    def table_report(self, table: str) -> str:
+        """The report page of one paper table's target (``snakemake ... tableN``)."""
+        return f"{self.results}/report/tables/{table}/index.html"
 
     # --- cache ----------------------------------------------------------------------------
     def _cache(self) -> str:
