@@ -16,7 +16,9 @@ def report_inputs(wildcards=None):
         "train": [LAYOUT.train_meta(p) for p in train],
         "data": [data_manifest(d) for d in datasets],
         "sr": [sr_manifest(m, d) for d in datasets for m in methods if m != "HR"],
-        "rankdata": [LAYOUT.rank_index(n) for n in sorted(config.get("rankdata") or {})],
+        "rankdata": [
+            LAYOUT.rank_index(n) for n in sorted(config.get("rankdata") or {})
+        ],
         "rankers": [LAYOUT.ranker_eval(n) for n in sorted(config.get("ranker") or {})],
     }
 
