@@ -237,6 +237,7 @@ def snakemake_plan(
     exe = snakemake_executable()
     if snakefile is None or not snakefile.is_file() or exe is None:
         return None
+    source = "the config" if isinstance(config, dict) else str(config)
     with tempfile.TemporaryDirectory(prefix="ranksrgan-status-") as tmp:
         if isinstance(config, dict):
             configfile = Path(tmp) / "config.yaml"
@@ -249,8 +250,7 @@ def snakemake_plan(
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise RankSRGANError(f"{configfile if not isinstance(config, dict) else 'config'}: "
-                             f"snakemake --summary failed in {root}: {last}")
+        raise RankSRGANError(f"{source}: snakemake --summary failed in {root}: {last}")
     plan: dict[str, str] = {}
     for line in proc.stdout.splitlines():
         fields = line.split("\t")
