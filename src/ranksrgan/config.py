@@ -76,8 +76,9 @@ def _check_size(config: Any, source: str) -> None:
 
 
 def _error_order(error: jsonschema.ValidationError) -> tuple:
-    # Never str(error): that pretty-prints the whole instance and schema.
-    return (len(error.absolute_path), [str(p) for p in error.absolute_path], str(error.validator))
+    # Never str(error): that pretty-prints the whole instance and schema (the message is
+    # already formatted, and bounded once _check_size has passed).
+    return (len(error.absolute_path), error.message[:200], [str(p) for p in error.absolute_path])
 
 
 def _schema_errors(config: dict[str, Any], schema: dict[str, Any], source: str) -> None:
