@@ -216,7 +216,7 @@ def test_rankdata_config_mistakes_name_the_key(mutate, key, words, repo_root):
     assert "\n" not in msg and key in msg and words in msg and msg.startswith("demo.yaml")
 
 
-def test_paper_config_builds_the_four_rank_datasets_from_div2k_and_flickr2k(repo_root):
+def test_paper_config_builds_the_paper_rank_datasets_from_div2k_and_flickr2k(repo_root):
     import yaml
 
     cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
@@ -226,8 +226,10 @@ def test_paper_config_builds_the_four_rank_datasets_from_div2k_and_flickr2k(repo
         "ma": "ma",
         "pi": "pi",
         "niqe_hr": "niqe",
+        "niqe_div2k": "niqe",
     }
     assert rd["niqe"]["sources"] == ["DIV2K_train", "Flickr2K"]
+    assert rd["niqe_div2k"]["sources"] == ["DIV2K_train"]  # supplement Table 1's Ranker1
     assert rd["niqe"]["methods"] == ["srresnet", "srgan", "esrgan"]
     assert rd["niqe_hr"]["methods"] == ["srresnet", "srgan", "HR"]
     assert (rd["niqe"]["size"], rd["niqe"]["stride"], rd["niqe"]["grid"]) == (296, 148, "script")
