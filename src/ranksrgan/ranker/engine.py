@@ -10,16 +10,14 @@ stay on the device until a log interval ends).
 Resume: ``checkpoint/last.pth`` holds the network, optimiser, scheduler, RNG state and log
 rows; samples are keyed by iteration, so a SIGKILLed run rerun with the same command ends
 with the same weights, bit for bit on CPU. A checkpoint made from another index or other
-options is not resumed: the run starts over (logged).
+options is not resumed: the run starts over (logged). The loop around the step (lock,
+resume, log/checkpoint intervals, the finite check) is the toolkit's
+:class:`ranksrgan.training.loop.LoopTrainer`, shared with the GAN trainer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,24 +27,16 @@ import torch
 from ranksrgan import archs
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
-from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.losses import RANKER_LOSSES, build_loss
 from ranksrgan.ranker.data import PairDataset, check_patches
 from ranksrgan.ranker.evaluate import ranker_outputs, summarise
 from ranksrgan.ranker.index import RankIndex, read_rank_index
 from ranksrgan.ranker.schedules import get_schedule
-from ranksrgan.training import (
-    check_finite,
-    export_weights,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    seed_all,
-    set_rng_state,
-    write_metadata,
-)
+from ranksrgan.training import export_weights, seed_all, write_metadata
 from ranksrgan.training.data import ImageCache, files_key, iteration_loader
-from ranksrgan.training.resume import KEY_FIELD, resume_decision, run_key
+from ranksrgan.training.export import json_bytes
+from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
+from ranksrgan.training.resume import run_key
 
 log = logging.getLogger(__name__)
 COLUMNS = ["loss", "pair_acc"]
@@ -109,13 +99,16 @@ class RankerPaths:
     cache_dir: Path | None = None
 
 
-class RankerTrainer:
+class RankerTrainer(LoopTrainer):
     """Builds the Ranker, its loss and data for one run, trains (or resumes) and evaluates."""
+
+    lock_what = "Ranker training"
 
     def __init__(self, opts: RankerOptions, paths: RankerPaths, device: torch.device):
         self.opts, self.paths, self.device = opts, paths, device
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
+        self.what = f"ranker {opts.name}"
         self.sched = opts.resolved()
         # the CLI's argparse types check these too; the engine is also called directly
         counts = {
@@ -152,28 +145,23 @@ class RankerTrainer:
                 "(the Rankers halve the size five times)"
             )
         seed_all(opts.seed)
-        cuda = device.type == "cuda"
-        self.amp = cuda and opts.precision == "bf16"
-        self.mem_format = (
-            torch.channels_last if (cuda and opts.channels_last) else torch.contiguous_format
-        )
+        self.place = Placement.for_training(device, opts.precision, opts.channels_last)
         self.net = archs.build(opts.arch, **opts.arch_options)
-        self.net.to(device, memory_format=self.mem_format).train()
+        self.place.module(self.net).train()
         loss_opts = {"margin": opts.margin, "clamp": opts.clamp} if opts.loss == "margin" else {}
         self.loss_fn = build_loss(RANKER_LOSSES[opts.loss], **loss_opts)
-        self.opt = torch.optim.Adam(
+        s = self.sched
+        self.opt, self.scheduler = adam_multistep(
             self.net.parameters(),
-            lr=self.sched["lr"],
-            betas=tuple(self.sched["betas"]),
-            weight_decay=self.sched["weight_decay"],
-            **({"fused": True} if cuda else {}),
-        )
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.opt, self.sched["milestones"], self.sched["gamma"]
+            device,
+            s["lr"],
+            s["betas"],
+            s["weight_decay"],
+            s["milestones"],
+            s["gamma"],
         )
         self.iteration = 0
-        self.log_rows: list[dict] = []
-        self._pending: list[torch.Tensor] = []
+        self.steplog = StepLog(COLUMNS, self.what)
 
     # ----------------------------------------------------------------------------- data
     def _cache(self) -> ImageCache:
@@ -184,21 +172,14 @@ class RankerTrainer:
         return cache
 
     # ----------------------------------------------------------------------------- step
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
-
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float().div_(255.0)
-        return x.contiguous(memory_format=self.mem_format)
-
     def step(
         self, a_u8: torch.Tensor, b_u8: torch.Tensor, la: torch.Tensor, lb: torch.Tensor
     ) -> torch.Tensor:
         """One optimiser step on a batch of pairs; returns ``[loss, pair accuracy]`` (no sync)."""
-        a, b = self._to_device(a_u8), self._to_device(b_u8)
+        a, b = self.place.images(a_u8), self.place.images(b_u8)
         la = la.to(self.device, non_blocking=True).float()
         lb = lb.to(self.device, non_blocking=True).float()
-        with self._autocast():
+        with self.place.autocast():
             out_a = self.net(a).float().reshape(-1)
             out_b = self.net(b).float().reshape(-1)
         loss = self.loss_fn(out_a, out_b, la, lb)
@@ -212,54 +193,31 @@ class RankerTrainer:
             acc = agree.sum().float() / differ.sum().clamp(min=1).float()
         return torch.stack([loss.detach().float(), acc])
 
+    def train_step(self, batch) -> torch.Tensor:
+        """:meth:`step` on a loader batch ``(a, b, label_a, label_b)``."""
+        return self.step(*batch)
+
+    def log_extra(self) -> dict:
+        """The learning rate, last column of each log row."""
+        return {"lr": self.opt.param_groups[0]["lr"]}
+
     # ----------------------------------------------------------------------------- state
     def state(self) -> dict:
-        """Everything a bit-exact resume needs."""
+        """This trainer's part of a bit-exact resume (the loop adds iteration, RNG, log rows)."""
         return {
-            "iteration": self.iteration,
-            KEY_FIELD: self.run_key,
             "net": self.net.state_dict(),
             "opt": self.opt.state_dict(),
             "sched": self.scheduler.state_dict(),
-            "rng": rng_state(),
-            "log_rows": [
-                [r["iteration"], r["n"], r["loss"], r["pair_acc"], r["lr"]] for r in self.log_rows
-            ],
         }
 
     def restore(self, ck: dict) -> None:
-        """Inverse of :meth:`state` (whether to resume at all is :meth:`run`'s decision)."""
+        """Inverse of :meth:`state` (whether to resume at all is the loop's decision)."""
         self.net.load_state_dict(ck["net"])
         self.opt.load_state_dict(ck["opt"])
         self.scheduler.load_state_dict(ck["sched"])
-        set_rng_state(ck["rng"])
-        self.iteration = int(ck["iteration"])
-        keys = ["iteration", "n", "loss", "pair_acc", "lr"]
-        self.log_rows = [dict(zip(keys, r, strict=True)) for r in ck["log_rows"]]
 
-    def _flush(self) -> None:
-        """Move pending step values to the host (one sync per log interval) and check them."""
-        if not self._pending:
-            return
-        vals = torch.stack(self._pending).cpu().double()
-        check_finite(
-            vals, COLUMNS, self.iteration - len(self._pending) + 1, f"ranker {self.opts.name}"
-        )
-        mean = vals.mean(0).tolist()
-        self.log_rows.append(
-            {
-                "iteration": self.iteration,
-                "n": len(self._pending),
-                "loss": mean[0],
-                "pair_acc": mean[1],
-                "lr": self.opt.param_groups[0]["lr"],
-            }
-        )
-        self._pending = []
-
-    def _checkpoint(self) -> None:
-        self._flush()
-        save_checkpoint(self.ckpt_dir, self.state())
+    def write_tables(self) -> None:
+        """``train_log.parquet`` (written at each checkpoint)."""
         df = pd.DataFrame(self.log_rows, columns=["iteration", "n", "loss", "pair_acc", "lr"])
         df.insert(0, "ranker", self.opts.name)
         write_parquet_atomic(df, self.out / "train_log.parquet")
@@ -271,24 +229,15 @@ class RankerTrainer:
 
         The output folder is locked for the run: a second run into it stops at once.
         """
-        with folder_lock(self.out, "Ranker training", self.ckpt_dir / LOCK_NAME):
-            return self._run()
-
-    def _run(self) -> dict:
-        ck = load_checkpoint(self.ckpt_dir)
-        decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
-        if decision.resume:
-            self.restore(ck)
-            log.info("ranker %s: resumed at iteration %d", self.opts.name, self.iteration)
-        elif ck is not None:
-            log.warning("ranker %s: %s", self.opts.name, decision.reason)
-        cache = self._cache()
-        if self.iteration < self.sched["iterations"]:
-            self._loop(cache)
-        self._checkpoint()
-        summary = self.evaluate(cache)
-        self.export(summary)
-        return summary
+        with self.locked():
+            self.resume()
+            cache = self._cache()
+            if self.iteration < self.sched["iterations"]:
+                self._loop(cache)
+            self.checkpoint()
+            summary = self.evaluate(cache)
+            self.export(summary)
+            return summary
 
     def _loop(self, cache: ImageCache) -> None:
         opts, total = self.opts, self.sched["iterations"]
@@ -301,22 +250,7 @@ class RankerTrainer:
             opts.workers,
             pin_memory=self.device.type == "cuda",
         )
-        t0, start = time.perf_counter(), self.iteration
-        for a, b, la, lb in loader:
-            self._pending.append(self.step(a, b, la, lb))
-            self.iteration += 1
-            if self.iteration % opts.log_every == 0 or self.iteration == total:
-                self._flush()
-                row = self.log_rows[-1]
-                rate = (time.perf_counter() - t0) / max(1, self.iteration - start)
-                msg = (
-                    f"ranker {opts.name} it {self.iteration}/{total} loss={row['loss']:.4g} "
-                    f"pair_acc={row['pair_acc']:.3f} ({1000 * rate:.1f} ms/it)"
-                )
-                log.info(msg)
-            if self.iteration % opts.checkpoint_every == 0 and self.iteration < total:
-                self._checkpoint()
-        self._flush()
+        self.iterate(loader, total, opts.log_every, opts.checkpoint_every)
 
     # ----------------------------------------------------------------------------- outputs
     def evaluate(self, cache: ImageCache) -> dict:
@@ -328,10 +262,7 @@ class RankerTrainer:
         summary = {"ranker": self.opts.name, "iterations": self.iteration, **summarise(ev)}
         if not len(ev):
             log.warning("ranker %s: the index has no validation rows: no SROCC", self.opts.name)
-        write_bytes_atomic(
-            self.out / "eval_summary.json",
-            json.dumps(_clean(summary), indent=2).encode(),
-        )
+        write_bytes_atomic(self.out / "eval_summary.json", json_bytes(summary))
         return summary
 
     def export(self, summary: dict) -> Path:
@@ -363,16 +294,6 @@ class RankerTrainer:
             "eval": {k: summary[k] for k in ("srocc", "krocc", "plcc", "pair_accuracy")},
             "options": self.opts.to_json(),
         }
-        write_metadata(path, _clean(meta))
+        write_metadata(path, meta)
         return path
 
-
-def _clean(obj):
-    """JSON-safe copy: NaN/inf -> null (strict JSON readers reject NaN), tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -5,7 +5,9 @@ Step structure follows the authors' code: a generator step (pixel/MSE/perceptual
 terms, D frozen), then a discriminator step on ``D(real)`` and ``D(G(x).detach())``; both
 MultiStepLR schedulers step once per iteration. Speed: bf16 autocast and ``channels_last`` on
 CUDA, optional ``torch.compile``, fused Adam, and no host synchronisation inside the step (loss
-values stay on the device until a log interval ends).
+values stay on the device until a log interval ends). The loop around the step (lock, resume,
+log/checkpoint intervals, the finite check) is the toolkit's :class:`ranksrgan.training.loop.
+LoopTrainer`, shared with the Ranker trainer.
 
 ``bn_replicas``: D (and the train-mode Ranker of the rank-content loss) run on
 ``batch / bn_replicas`` chunks, each BatchNorm-normalised on its own, as the authors' 2-GPU
@@ -15,9 +17,6 @@ DataParallel did (:func:`ranksrgan.archs.common.replica_forward`).
 from __future__ import annotations
 
 import logging
-import sys
-import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,23 +29,13 @@ from ranksrgan import archs
 from ranksrgan.archs.common import replica_forward
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_parquet_atomic
-from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
 from ranksrgan.train.presets import TrainOptions
-from ranksrgan.training import (
-    check_finite,
-    export_weights,
-    load_checkpoint,
-    load_plain_state,
-    rng_state,
-    save_checkpoint,
-    seed_all,
-    set_rng_state,
-    write_metadata,
-)
+from ranksrgan.training import export_weights, load_plain_state, seed_all, write_metadata
 from ranksrgan.training.export import metadata_labels
-from ranksrgan.training.resume import KEY_FIELD, resume_decision, run_key
+from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
+from ranksrgan.training.resume import run_key
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +59,7 @@ class TrainPaths:
     cache_dir: Path | None = None
 
 
-class Trainer:
+class Trainer(LoopTrainer):
     """Builds networks, losses and data for one preset and runs (or resumes) its training."""
 
     def __init__(
@@ -85,6 +74,7 @@ class Trainer:
         self.opts, self.paths, self.device = opts, paths, device
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
+        self.what = f"preset {opts.name}"
         lo = opts.losses
         self.labels = [*opts.labels, *metadata_labels(paths.init)]
         if lo.perceptual_weight and lo.perceptual_weights == "random":
@@ -99,28 +89,21 @@ class Trainer:
             log.warning("preset %s: STAND-IN: %s", opts.name, lab)
 
         seed_all(opts.seed)
-        cuda = device.type == "cuda"
-        self.amp = (cuda or cpu_bf16) and opts.precision == "bf16"
-        self.mem_format = (
-            torch.channels_last if (cuda and opts.channels_last) else torch.contiguous_format
-        )
+        self.place = Placement.for_training(device, opts.precision, opts.channels_last, cpu_bf16)
         self.G = archs.build(opts.generator.arch, **opts.generator.options)
         if paths.init is not None:
             load_plain_state(self.G, paths.init, f"init generator ({opts.generator.arch})")
-        self.G.to(device, memory_format=self.mem_format).train()
+        self.place.module(self.G).train()
         self.D = None
         if opts.discriminator is not None:
             self.D = archs.build(opts.discriminator.arch, **opts.discriminator.options)
-            self.D.to(device, memory_format=self.mem_format).train()
+            self.place.module(self.D).train()
         self.loss_fns = self._build_losses()
-        adam = {"fused": True} if cuda else {}
 
         def optimiser(net: torch.nn.Module, lr: float, weight_decay: float):
-            opt = torch.optim.Adam(
-                net.parameters(), lr=lr, betas=opts.betas, weight_decay=weight_decay, **adam
+            return adam_multistep(
+                net.parameters(), device, lr, opts.betas, weight_decay, opts.milestones, opts.gamma
             )
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(opts.milestones), opts.gamma)
-            return opt, sched
 
         self.opt_g, self.sched_g = optimiser(self.G, opts.lr_g, opts.weight_decay_g)
         self.opt_d = self.sched_d = None
@@ -129,15 +112,15 @@ class Trainer:
         self.G_run = torch.compile(self.G) if opts.compile else self.G
         self.D_run = torch.compile(self.D) if (opts.compile and self.D is not None) else self.D
         self.iteration = 0
-        self.log_rows: list[dict] = []
         self.val_rows: list[dict] = []
-        self._pending: list[torch.Tensor] = []
         self.columns = self._loss_columns()
+        self.steplog = StepLog(self.columns, self.what)
         self.run_key = self._run_key()
+        self._validator = None  # run()'s, for the every-val_every hook
 
     # ----------------------------------------------------------------------------- setup
     def _build_losses(self) -> dict[str, nn.Module]:
-        lo, dev = self.opts.losses, self.device
+        lo, place = self.opts.losses, self.place
         fns: dict[str, nn.Module] = {}
         if lo.pixel_weight:
             fns["pix"] = build_loss(lo.pixel_criterion)
@@ -151,7 +134,8 @@ class Trainer:
                 weights=lo.perceptual_weights,
                 path=self.paths.vgg19,
                 seed=self.opts.seed,
-            ).to(dev, memory_format=self.mem_format)
+            )
+            place.module(fns["percep"])
         if lo.gan_weight:
             fns["gan"] = build_loss("gan", kind=lo.gan_kind)
         if lo.rank_weight:
@@ -175,7 +159,8 @@ class Trainer:
                 bias=lo.rank_bias,
                 bn_mode=lo.rank_bn_mode,
                 replicas=self.opts.bn_replicas,
-            ).to(dev, memory_format=self.mem_format)
+            )
+            place.module(fns["rank"])
         if not fns:
             raise RankSRGANError(f"preset {self.opts.name}: every generator loss weight is 0")
         return fns
@@ -205,23 +190,14 @@ class Trainer:
         return cols
 
     # ----------------------------------------------------------------------------- step
-    def _autocast(self):
-        if not self.amp:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
     def _d(self, x: torch.Tensor) -> torch.Tensor:
         """D's output, per-replica BatchNorm when ``bn_replicas`` > 1."""
         return replica_forward(self.D_run, x, self.opts.bn_replicas)
 
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float().div_(255.0)
-        return x.contiguous(memory_format=self.mem_format)
-
     def step(self, lr_u8: torch.Tensor, hr_u8: torch.Tensor, iteration: int) -> torch.Tensor:
         """One G step (+ D step); returns the logged values as one device tensor (no sync)."""
         lo, fns, opts = self.opts.losses, self.loss_fns, self.opts
-        lr, hr = self._to_device(lr_u8), self._to_device(hr_u8)
+        lr, hr = self.place.images(lr_u8), self.place.images(hr_u8)
         vals: list[torch.Tensor] = []
         g_update = self.D is None or (
             iteration % opts.d_update_ratio == 0 and iteration >= opts.d_init_iters
@@ -229,7 +205,7 @@ class Trainer:
         if self.D is not None:
             for p in self.D.parameters():
                 p.requires_grad_(False)
-        with self._autocast():
+        with self.place.autocast():
             sr = self.G_run(lr)
             terms = []
             if "pix" in fns:
@@ -257,7 +233,7 @@ class Trainer:
             for p in self.D.parameters():
                 p.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
-            with self._autocast():
+            with self.place.autocast():
                 pred_real = self._d(hr)
                 pred_fake = self._d(sr.detach())
                 l_d = fns["gan"].discriminator(pred_real, pred_fake)
@@ -272,23 +248,27 @@ class Trainer:
         self.sched_g.step()
         return torch.stack(vals)
 
+    def train_step(self, batch) -> torch.Tensor:
+        """:meth:`step` on a loader batch ``(lr, hr)`` at the current iteration."""
+        lr_u8, hr_u8 = batch
+        return self.step(lr_u8, hr_u8, self.iteration)
+
+    def log_extra(self) -> dict:
+        """The generator's learning rate, last column of each log row."""
+        return {"lr_g": self.opt_g.param_groups[0]["lr"]}
+
     # ----------------------------------------------------------------------------- state
     def state(self) -> dict:
-        """Everything a bit-exact resume needs."""
+        """This trainer's part of a bit-exact resume (the loop adds iteration, RNG, log rows)."""
         return {
-            "iteration": self.iteration,
             "config_sha256": self.opts.config_sha256,
-            KEY_FIELD: self.run_key,
             "G": self.G.state_dict(),
             "D": self.D.state_dict() if self.D is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict() if self.sched_d is not None else None,
-            "rng": rng_state(),
             "data_position": self.iteration,
-            "log_rows": [list(r.values()) for r in self.log_rows],
-            "log_columns": ["iteration", "n", *self.columns, "lr_g"],
             "val_rows": [[r["iteration"], r["image"], r["psnr"], r["niqe"]] for r in self.val_rows],
         }
 
@@ -301,30 +281,13 @@ class Trainer:
             self.sched_d.load_state_dict(ck["sched_d"])
         self.opt_g.load_state_dict(ck["opt_g"])
         self.sched_g.load_state_dict(ck["sched_g"])
-        set_rng_state(ck["rng"])
-        self.iteration = int(ck["iteration"])
-        self.log_rows = [dict(zip(ck["log_columns"], r, strict=False)) for r in ck["log_rows"]]
         self.val_rows = [
             dict(zip(VAL_COLUMNS, r, strict=True)) for r in ck["val_rows"]
         ]
 
     # ----------------------------------------------------------------------------- outputs
-    def _flush(self) -> None:
-        """Move pending step values to the host (one sync per log interval)."""
-        if not self._pending:
-            return
-        vals = torch.stack(self._pending).cpu().double()
-        # before anything is logged or checkpointed: a diverged state is never saved
-        check_finite(
-            vals, self.columns, self.iteration - len(self._pending) + 1, f"preset {self.opts.name}"
-        )
-        row = {"iteration": self.iteration, "n": len(self._pending)}
-        row.update(dict(zip(self.columns, vals.mean(0).tolist(), strict=False)))
-        row["lr_g"] = self.opt_g.param_groups[0]["lr"]
-        self.log_rows.append(row)
-        self._pending = []
-
-    def _write_tables(self) -> None:
+    def write_tables(self) -> None:
+        """``train_log.parquet`` and ``val.parquet`` (written at each checkpoint)."""
         cols = ["iteration", "n", *self.columns, "lr_g"]
         df = pd.DataFrame(self.log_rows, columns=cols)
         df.insert(0, "preset", self.opts.name)
@@ -333,11 +296,6 @@ class Trainer:
         v.insert(0, "preset", self.opts.name)
         v["stand_in"] = "; ".join(self.labels)
         write_parquet_atomic(v, self.out / "val.parquet")
-
-    def _checkpoint(self) -> None:
-        self._flush()
-        save_checkpoint(self.ckpt_dir, self.state())
-        self._write_tables()
 
     def export(self) -> Path:
         """Write ``G.pth`` (plain fp32 CPU state dict, authors' keys) and ``G.json``."""
@@ -376,29 +334,18 @@ class Trainer:
 
         The output folder is locked for the run: a second run into it stops at once.
         """
-        with folder_lock(self.out, "training", self.ckpt_dir / LOCK_NAME):
-            return self._run(validator)
-
-    def _run(self, validator) -> Path:
-        opts = self.opts
-        ck = load_checkpoint(self.ckpt_dir)
-        decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
-        if decision.resume:
-            self.restore(ck)
-            log.info("preset %s: resumed at iteration %d", opts.name, self.iteration)
-        else:
-            if ck is not None:
-                log.warning("preset %s: %s", opts.name, decision.reason)
-            if validator is not None and self.paths.init is not None:
+        with self.locked():
+            resumed = self.resume()
+            if not resumed and validator is not None and self.paths.init is not None:
                 self._validate(validator)  # iteration 0 = the pretrained start of the curve
-        if self.iteration < opts.iterations:
-            self._loop(validator)
-        if validator is not None and (
-            not self.val_rows or max(r["iteration"] for r in self.val_rows) < self.iteration
-        ):
-            self._validate(validator)
-        self._checkpoint()
-        return self.export()
+            if self.iteration < self.opts.iterations:
+                self._loop(validator)
+            if validator is not None and (
+                not self.val_rows or max(r["iteration"] for r in self.val_rows) < self.iteration
+            ):
+                self._validate(validator)
+            self.checkpoint()
+            return self.export()
 
     def _validate(self, validator) -> None:
         for r in validator(self.G):
@@ -429,40 +376,13 @@ class Trainer:
             d.workers,
             pin_memory=self.device.type == "cuda",
         )
-        bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
+        self._validator = validator
+        try:
+            self.iterate(loader, opts.iterations, opts.log_every, opts.checkpoint_every)
+        finally:
+            self._validator = None
 
-            bar = tqdm(total=opts.iterations, initial=self.iteration, desc=opts.name, unit="it")
-        t0, start = time.perf_counter(), self.iteration
-        for lr_u8, hr_u8 in loader:
-            self._pending.append(self.step(lr_u8, hr_u8, self.iteration))
-            self.iteration += 1
-            if bar is not None:
-                bar.update(1)
-            if self.iteration % opts.log_every == 0:
-                self._flush()
-                msg = " ".join(
-                    f"{k}={v:.4g}"
-                    for k, v in self.log_rows[-1].items()
-                    if k.startswith(("l_", "d_"))
-                )
-                if bar is not None:
-                    bar.set_postfix_str(msg)
-                else:
-                    rate = (time.perf_counter() - t0) / max(1, self.iteration - start)
-                    log.info(
-                        "%s it %d/%d %s (%.1f ms/it)",
-                        opts.name,
-                        self.iteration,
-                        opts.iterations,
-                        msg,
-                        1000 * rate,
-                    )
-            if validator is not None and self.iteration % opts.val_every == 0:
-                self._validate(validator)
-            if self.iteration % opts.checkpoint_every == 0 and self.iteration < opts.iterations:
-                self._checkpoint()
-        if bar is not None:
-            bar.close()
-        self._flush()
+    def after_iteration(self) -> None:
+        """Validate every ``val_every`` iterations (after the log flush, before a checkpoint)."""
+        if self._validator is not None and self.iteration % self.opts.val_every == 0:
+            self._validate(self._validator)

@@ -1,6 +1,8 @@
 """Training toolkit shared by the GAN trainer (``ranksrgan.train``) and the Ranker trainer
-(``ranksrgan.ranker``): checkpoints, RNG state, device choice, exported weights with their
-metadata file, the non-finite step check and the decode-once image cache.
+(``ranksrgan.ranker``): the training loop around a step (:mod:`ranksrgan.training.loop`),
+when to resume (:mod:`ranksrgan.training.resume`), checkpoints, RNG state, device choice,
+exported weights with their metadata file, the non-finite step check and the decode-once
+image cache.
 
 Both stages import from here and never from each other.
 """

@@ -14,6 +14,7 @@ another trainer's weights reads its labels the same way.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,29 @@ def metadata_path(weights: str | os.PathLike) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> null (strict JSON readers reject ``NaN``), tuples -> lists,
+    keys -> str. Every JSON file a trainer writes goes through it (G.json, model.json,
+    eval_summary.json): a metric undefined on a run (an SROCC without validation rows, a NIQE
+    of a flat image) is ``null``, never the non-standard ``NaN`` token."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as indented, strict JSON (:func:`json_safe` first; other types as ``str``)."""
+    return json.dumps(json_safe(obj), indent=2, default=str, allow_nan=False).encode()
+
+
 def write_metadata(weights: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` as indented JSON beside ``weights``, atomically; return its path."""
+    """Write ``meta`` as indented strict JSON beside ``weights``, atomically; return its path."""
     path = metadata_path(weights)
-    write_bytes_atomic(path, json.dumps(meta, indent=2, default=str).encode())
+    write_bytes_atomic(path, json_bytes(meta))
     return path
 
 
