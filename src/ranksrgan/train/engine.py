@@ -273,7 +273,7 @@ class Trainer(LoopTrainer):
         }
 
     def restore(self, ck: dict) -> None:
-        """Inverse of :meth:`state` (whether to resume at all is :meth:`run`'s decision)."""
+        """Inverse of :meth:`state` (whether to resume at all is the loop's decision)."""
         self.G.load_state_dict(ck["G"])
         if self.D is not None:
             self.D.load_state_dict(ck["D"])
