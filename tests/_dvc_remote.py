@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from ranksrgan.status import STAGES, stage_targets
+from ranksrgan.layout import STAGES, stage_targets
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

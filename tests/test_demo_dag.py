@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from ranksrgan.status import STAGES, format_status, stage_targets, target_states
+from ranksrgan.layout import STAGES, stage_targets
+from ranksrgan.status import format_status, target_states
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,8 @@ from _dvc_remote import (
     run,
 )
 
-from ranksrgan.status import STAGES, target_states
+from ranksrgan.layout import STAGES
+from ranksrgan.status import target_states
 
 # the rule that writes each stage's targets (what its DVC cmd must plan), and rules it must not
 STAGE_RULES = {"data": "prepare_dataset", "sr": "sr_gather", "score": "score_gather",

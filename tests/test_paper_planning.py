@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ranksrgan.status import stage_targets
+from ranksrgan.layout import stage_targets
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(

@@ -124,3 +124,25 @@ def test_table_inputs_follow_the_report_mapping():
     supp = table_inputs(CONFIG, PAPER, "supp_table1")
     assert supp["rankdata"] == ["results/paper/rankdata/niqe_div2k/index.parquet",
                                 "results/paper/rankdata/niqe/index.parquet"]
+
+
+def test_status_tables_prints_jobs_and_declared_gpu_hours_per_table(tmp_path):
+    """`ranksrgan status --tables`: one row per table target and `all`; shared experiments
+    counted once in `all` (fewer jobs than the tables' sum); GPU-hours from the rules."""
+    (tmp_path / "config").symlink_to(REPO / "config")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ranksrgan"), "status", "--config",
+         str(REPO / "config" / "config.yaml"), "--root", str(tmp_path), "--tables"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()
+            if line.split() and line.split()[0] in {*EXPECTED, "all"}}
+    assert set(rows) == {*EXPECTED, "all"}
+    jobs = {t: int(v[0]) for t, v in rows.items()}
+    gpu_h = {t: float(v[3]) for t, v in rows.items()}
+    assert jobs["all"] < sum(jobs[t] for t in EXPECTED)
+    assert jobs["all"] >= max(jobs[t] for t in EXPECTED)
+    # Table 1 trains SRResNet and SRGAN: at least their two declared 2880-min train jobs
+    assert gpu_h["table1"] >= 2 * 2880 / 60
+    assert all(int(v[1]) == int(v[0]) for v in rows.values())  # nothing run in a fresh folder

@@ -43,59 +43,15 @@ from typing import Any
 import yaml
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.layout import STAGES, Layout, stage_targets
 
-# Stages in the order the DAG first reaches them; the folder each one writes under results_dir
-# (dvc.yaml tracks these folders as whole outs).
-STAGES = ("data", "sr", "score", "rankdata", "ranker", "train", "report")
-STAGE_FOLDERS = {
-    "data": "data",
-    "sr": "sr",
-    "score": "scores",
-    "rankdata": "rankdata",
-    "ranker": "ranker",
-    "train": "train",
-    "report": "report",
-}
 # the first three are the table's historical columns; the rest follow them
 STATES = ("done", "pulled", "pending", "present", "stale", "modified", "broken")
 
 
-def stage_targets(config: dict[str, Any]) -> dict[str, list[str]]:
-    """Target paths of each stage, as ``rule all`` collects them (paths as in the config)."""
-    r = config["results_dir"]
-    sr = config.get("sr") or {}
-    score = config.get("score") or {}
-    train = config.get("train") or {}
-    return {
-        "data": [f"{r}/data/{d}/manifest.parquet" for d in config["data"]["datasets"]],
-        "sr": [
-            f"{r}/sr/{m}/{d}/manifest.parquet"
-            for m in sr.get("methods", [])
-            for d in sr.get("datasets", [])
-        ],
-        "score": [
-            f"{r}/scores/{d}/{m}.parquet"
-            for d in score.get("datasets", [])
-            for m in score.get("methods", [])
-        ],
-        "rankdata": [
-            f"{r}/rankdata/{n}/{f}"
-            for n in config.get("rankdata") or {}
-            for f in ("index.parquet", "images.parquet", "stats.json")
-        ],
-        "ranker": [
-            f"{r}/ranker/{n}/{f}"
-            for n in config.get("ranker") or {}
-            for f in ("model.pth", "eval.parquet", "eval_summary.json")
-        ],
-        "train": [f"{r}/train/{p}/G.pth" for p in train.get("targets", [])],
-        "report": [f"{r}/report/index.html"] if config.get("report") else [],
-    }
-
-
 def stage_folder(config: dict[str, Any], stage: str) -> str:
     """The folder a stage writes (one DVC out in dvc.yaml)."""
-    return f"{config['results_dir']}/{STAGE_FOLDERS[stage]}"
+    return Layout.of(config).stage_folder(stage)
 
 
 @dataclass(frozen=True)

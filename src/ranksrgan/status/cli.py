@@ -7,6 +7,9 @@ other shell character) stays one path; a shell ``$(...)`` would split it.
 
 ``--check-remote`` and ``--verify [STAGE ...]`` are ``make pull``'s checks before and after
 ``dvc pull`` (:mod:`ranksrgan.status.pull`).
+
+``--tables`` prints, per paper-table target (``snakemake tableN``), its jobs, the jobs still
+to run and the GPU-hours its rules declare (:mod:`ranksrgan.plan_cost`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-snakemake", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="with --targets: run `snakemake <targets> ARGS...` instead (all "
                    "remaining arguments go to Snakemake)")
+    p.add_argument("--tables", action="store_true",
+                   help="per paper table (target tableN): jobs, jobs to run, declared GPU-hours")
     p.add_argument("--check-remote", action="store_true",
                    help="fail unless the default DVC remote's folder exists (before dvc pull)")
     p.add_argument("--verify", nargs="*", metavar="STAGE",
@@ -71,12 +76,29 @@ def _run_snakemake(targets: list[str], args: list[str], stage: str, config: str)
     return 1  # not reached
 
 
+def _print_table_costs(config: dict, args: argparse.Namespace) -> int:
+    from ranksrgan.paper_results import load, resolve_path
+    from ranksrgan.plan_cost import format_costs, table_costs
+
+    report = config.get("report") or {}
+    if not report:
+        raise RankSRGANError(f"{args.config}: config key 'report' (missing key): no tables")
+    tables = list(load(resolve_path(report["paper_results"]))["tables"])
+    print(format_costs(table_costs([args.config], tables, workdir=args.root)))
+    print("GPU-h / CPU-h: runtime x gpu (x threads) as the rules declare them (config "
+          "resources:), not measured; shared jobs counted in each table, once under 'all'")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the status (or a stage's targets, or run a check); exit 0, or 1 on a failed check."""
     from ranksrgan.config import load_config, schema_file
-    from ranksrgan.status import STAGES, format_status, stage_targets, target_states
+    from ranksrgan.layout import STAGES, stage_targets
+    from ranksrgan.status import format_status, target_states
 
     config = load_config(args.config, schema_file())
+    if args.tables:
+        return _print_table_costs(config, args)
     if args.run_snakemake is not None and not args.targets:
         raise RankSRGANError("--run-snakemake needs --targets STAGE")
     if args.targets:
