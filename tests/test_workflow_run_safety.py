@@ -82,7 +82,7 @@ def test_second_run_on_same_results_stops(tmp_path):
         holder.wait()
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    assert "another run is using this results folder" in out
+    assert "another run is writing into this folder" in out
     assert f"pid {holder.pid}" in out
     assert not (results / "source" / "demo_photos.zip").exists()
 
@@ -95,7 +95,7 @@ def test_lock_released_when_holder_is_killed(tmp_path):
             f"acquire_results_lock({str(tmp_path)!r})"
         )
         busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert busy.returncode != 0 and "another run is using" in busy.stderr
+        assert busy.returncode != 0 and "another run is writing" in busy.stderr
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

@@ -28,17 +28,13 @@ from ranksrgan.errors import RankSRGANError
 LOCK_NAME = ".ranksrgan.lock"
 
 
-@contextlib.contextmanager
-def folder_lock(
+def take_lock(
     folder: str | os.PathLike, what: str, lock_file: str | os.PathLike | None = None
-) -> Iterator[Path]:
-    """Hold an exclusive lock on ``folder`` for the block; raise one line if it is taken.
-
-    ``what`` names the kind of run in the message (``"Ranker training"``); ``lock_file`` is
-    the file to lock (default ``folder/.ranksrgan.lock``). Not re-entrant: a second
-    acquisition, even from this process, fails (two trainers in one process would collide
-    just the same). Yields the lock file's path.
-    """
+) -> tuple[int, Path]:
+    """Lock ``folder`` (the file ``lock_file``, default ``folder/.ranksrgan.lock``) and return
+    the open descriptor and the lock file's path: the lock lasts until the descriptor is
+    closed or the process exits. One line naming ``folder`` and the holder if it is taken;
+    ``what`` names the kind of run (``"Ranker training"``, ``"run"``)."""
     folder = Path(folder)
     path = Path(lock_file) if lock_file is not None else folder / LOCK_NAME
     try:
@@ -47,16 +43,29 @@ def folder_lock(
     except OSError as exc:
         raise RankSRGANError(f"{path}: cannot create the folder lock ({exc.strerror})") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RankSRGANError(
-                f"{folder}: another {what} is writing into this folder ({lock_holder(fd)}); "
-                "wait for it to finish (the lock goes when that process exits)"
-            ) from None
-        info = {"pid": os.getpid(), "cwd": os.getcwd(), "started": time.strftime("%FT%T%z")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = lock_holder(fd)
+        os.close(fd)
+        raise RankSRGANError(
+            f"{folder}: another {what} is writing into this folder ({holder}); "
+            "wait for it to finish (the lock goes when that process exits)"
+        ) from None
+    info = {"pid": os.getpid(), "cwd": os.getcwd(), "started": time.strftime("%FT%T%z")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    return fd, path
+
+
+@contextlib.contextmanager
+def folder_lock(
+    folder: str | os.PathLike, what: str, lock_file: str | os.PathLike | None = None
+) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` for the block (:func:`take_lock`). Not
+    re-entrant: a second acquisition, even from this process, fails (two trainers in one
+    process would collide just the same). Yields the lock file's path."""
+    fd, path = take_lock(folder, what, lock_file)
+    try:
         yield path
     finally:
         os.close(fd)  # closing the descriptor drops the lock

@@ -9,22 +9,18 @@ exits, so a killed run never leaves a stale lock behind.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import time
 from pathlib import Path
 
-from ranksrgan.errors import RankSRGANError
-
-LOCK_NAME = ".ranksrgan.lock"
+from ranksrgan.io.folderlock import LOCK_NAME, take_lock
 
 # Descriptors held for the life of the process (a closed descriptor would drop the lock).
 _HELD: dict[str, int] = {}
 
 
 def acquire_results_lock(results_dir: str | os.PathLike) -> Path:
-    """Lock ``results_dir`` for this process; raise one line if another process holds it.
+    """Lock ``results_dir`` for this process; raise one line if another process holds it
+    (the one folder lock, :func:`ranksrgan.io.folderlock.take_lock`).
 
     Idempotent within a process. Returns the lock file's path.
     """
@@ -33,30 +29,6 @@ def acquire_results_lock(results_dir: str | os.PathLike) -> Path:
     key = str(path.resolve()) if path.exists() else str(folder.resolve() / LOCK_NAME)
     if key in _HELD:
         return path
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise RankSRGANError(f"{path}: cannot create the run lock ({exc.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_holder(fd)
-        os.close(fd)
-        raise RankSRGANError(
-            f"{folder}: another run is using this results folder ({holder}); "
-            "wait for it to finish (the lock goes when that process exits)"
-        ) from None
-    info = {"pid": os.getpid(), "cwd": os.getcwd(), "started": time.strftime("%FT%T%z")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode(), 0)
+    fd, path = take_lock(folder, "run", path)
     _HELD[key] = fd
     return path
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        return f"pid {info['pid']}, started {info['started']} in {info['cwd']}"
-    except (OSError, ValueError, KeyError):
-        return "holder unknown"

@@ -9,7 +9,6 @@ result equals untiled inference up to floating-point reordering.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +16,7 @@ import torch
 from torch import nn
 
 from ranksrgan.errors import NonFiniteError, RankSRGANError
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from ranksrgan.io.precision import PRECISIONS, autocast
 
 
 @dataclass(frozen=True)
@@ -47,17 +45,10 @@ def prepare_model(model: nn.Module, device: torch.device, opts: InferenceOptions
     return model
 
 
-def _autocast(device: torch.device, precision: str):
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def _run(model: nn.Module, x: torch.Tensor, opts: InferenceOptions) -> torch.Tensor:
     if opts.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with _autocast(x.device, opts.precision):
+    with autocast(x.device, opts.precision):
         y = model(x)
     return y.float()
 
