@@ -30,7 +30,8 @@ from scipy.ndimage import gaussian_filter
 from ranksrgan import archs
 from ranksrgan.io import write_png
 from ranksrgan.ranker.data import PairDataset
-from ranksrgan.ranker.engine import RankerOptions, RankerPaths, RankerTrainer
+from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
+from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.training.data import iteration_loader
 
 TARGET_RATIO = 3.0

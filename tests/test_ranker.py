@@ -274,7 +274,8 @@ def test_bad_index_is_one_line_error(index, tmp_path, capsys):
 
 def test_nonfinite_ranker_step_stops_naming_the_iteration(index, tmp_path):
     from ranksrgan.errors import RankSRGANError
-    from ranksrgan.ranker.engine import RankerOptions, RankerPaths, RankerTrainer
+    from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
+    from ranksrgan.ranker.options import RankerOptions
     from ranksrgan.training import load_checkpoint
 
     opts = RankerOptions(

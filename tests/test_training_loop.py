@@ -20,7 +20,8 @@ from test_train_resume import TINY_GAN
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.precision import autocast
-from ranksrgan.ranker.engine import RankerOptions, RankerPaths, RankerTrainer
+from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
+from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.train.engine import Trainer, TrainPaths
 from ranksrgan.train.presets import options_from_config
 from ranksrgan.training import load_checkpoint, write_metadata

@@ -210,7 +210,8 @@ def test_ranker_rerun_resumes_unless_the_index_changed(tmp_path, caplog):
 
 
 def test_ranker_engine_rejects_counts_below_one(tmp_path):
-    from ranksrgan.ranker.engine import RankerOptions, RankerPaths, RankerTrainer
+    from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
+    from ranksrgan.ranker.options import RankerOptions
 
     index = make_rank_index(tmp_path)
     for key in ("batch_size", "iterations", "checkpoint_every", "log_every"):

@@ -2,7 +2,7 @@
 
 Every value comes as an argument (the Snakemake rule passes the config's ``ranker.<name>``
 section explicitly); unset optimiser values come from the named schedule (``code`` or
-``paper``, see ``ranksrgan.ranker.schedules``). Reruns resume from OUT/checkpoint/.
+``paper``, see ``ranksrgan.ranker.options``). Reruns resume from OUT/checkpoint/.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.cli_args import (
@@ -21,9 +20,7 @@ from ranksrgan.io.cli_args import (
     positive_float,
     positive_int,
 )
-
-if TYPE_CHECKING:
-    from ranksrgan.ranker.engine import RankerOptions
+from ranksrgan.ranker.options import SCHEDULES, RankerOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +39,12 @@ def register(subparsers) -> None:
     t.add_argument("--out", required=True, help="output folder (R/ranker/NAME)")
     t.add_argument("--name", help="Ranker name (default: the output folder's name)")
     t.add_argument("--cache-dir", help="decoded-image cache folder (default: OUT/cache)")
-    t.add_argument(
-        "--arch", default="ranker_vgg12", help="ranker_vgg8 | ranker_vgg12 | ranker_vgg16"
-    )
+    t.add_argument("--arch", help="ranker_vgg8 | ranker_vgg12 | ranker_vgg16")
     t.add_argument("--arch-options", default="{}", help="JSON, e.g. '{\"nf\": 64}'")
-    t.add_argument("--loss", default="margin", choices=["margin", "regression", "fidelity"])
-    t.add_argument("--margin", type=nonnegative_float, default=0.5)
-    t.add_argument("--clamp", type=positive_float, default=5.0, help="margin loss: output clamp")
-    t.add_argument("--schedule", default="code", choices=["code", "paper"])
+    t.add_argument("--loss", choices=["margin", "regression", "fidelity"])
+    t.add_argument("--margin", type=nonnegative_float)
+    t.add_argument("--clamp", type=positive_float, help="margin loss: output clamp")
+    t.add_argument("--schedule", choices=sorted(SCHEDULES))
     t.add_argument("--lr", type=positive_float)
     t.add_argument("--weight-decay", type=nonnegative_float)
     t.add_argument("--batch-size", type=positive_int)
@@ -61,12 +56,12 @@ def register(subparsers) -> None:
         "--patch", type=int_at_least(32), help="crop side (default: the index's patch size)"
     )
     t.add_argument("--augment", action="store_true", help="random crops + flips")
-    t.add_argument("--seed", type=nonnegative_int, default=10)
-    t.add_argument("--checkpoint-every", type=positive_int, default=5000)
-    t.add_argument("--log-every", type=positive_int, default=100)
-    t.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="CUDA only")
-    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
-    t.add_argument("--workers", type=nonnegative_int, default=4)
+    t.add_argument("--seed", type=nonnegative_int)
+    t.add_argument("--checkpoint-every", type=positive_int)
+    t.add_argument("--log-every", type=positive_int)
+    t.add_argument("--precision", choices=["bf16", "fp32"], help="CUDA only")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
+    t.add_argument("--workers", type=nonnegative_int)
     t.add_argument("--label", action="append", default=[], help="stand-in label (repeatable)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.set_defaults(func=run_train)
@@ -74,37 +69,39 @@ def register(subparsers) -> None:
 
 def options_from_args(args: argparse.Namespace) -> RankerOptions:
     """The run's :class:`RankerOptions` from parsed arguments."""
-    from ranksrgan.ranker.engine import RankerOptions
-
     try:
         arch_options = json.loads(args.arch_options)
     except json.JSONDecodeError as exc:
         raise RankSRGANError(f"--arch-options: invalid JSON ({exc})") from None
     if not isinstance(arch_options, dict):
         raise RankSRGANError("--arch-options: expected a JSON object")
+    given = {
+        "arch": args.arch,
+        "loss": args.loss,
+        "margin": args.margin,
+        "clamp": args.clamp,
+        "schedule": args.schedule,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "batch_size": args.batch_size,
+        "milestones": tuple(args.milestones) if args.milestones is not None else None,
+        "gamma": args.gamma,
+        "iterations": args.iterations,
+        "patch": args.patch,
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+        "log_every": args.log_every,
+        "precision": args.precision,
+        "channels_last": args.channels_last,
+        "workers": args.workers,
+    }
+    # a flag not given takes RankerOptions' default (the one statement of the defaults)
     return RankerOptions(
         name=args.name or Path(args.out).name,
-        arch=args.arch,
         arch_options=arch_options,
-        loss=args.loss,
-        margin=args.margin,
-        clamp=args.clamp,
-        schedule=args.schedule,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        milestones=tuple(args.milestones) if args.milestones is not None else None,
-        gamma=args.gamma,
-        iterations=args.iterations,
-        patch=args.patch,
         augment=args.augment,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        precision=args.precision,
-        channels_last=args.channels_last,
-        workers=args.workers,
         labels=tuple(args.label),
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 

@@ -18,7 +18,7 @@ resume, log/checkpoint intervals, the finite check) is the toolkit's
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +31,7 @@ from ranksrgan.losses import RANKER_LOSSES, build_loss
 from ranksrgan.ranker.data import PairDataset, check_patches
 from ranksrgan.ranker.evaluate import ranker_outputs, summarise
 from ranksrgan.ranker.index import RankIndex, read_rank_index
-from ranksrgan.ranker.schedules import get_schedule
+from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.training import export_weights, seed_all, write_metadata
 from ranksrgan.training.data import ImageCache, files_key, iteration_loader
 from ranksrgan.training.export import json_bytes
@@ -41,53 +41,6 @@ from ranksrgan.training.resume import run_key
 log = logging.getLogger(__name__)
 COLUMNS = ["loss", "pair_acc"]
 MIN_PATCH = 32
-
-
-@dataclass(frozen=True)
-class RankerOptions:
-    """Everything one Ranker run needs (plain values; ``None`` = the schedule's value)."""
-
-    name: str
-    arch: str = "ranker_vgg12"
-    arch_options: dict = field(default_factory=dict)
-    loss: str = "margin"
-    margin: float = 0.5
-    clamp: float = 5.0
-    schedule: str = "code"
-    lr: float | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None
-    milestones: tuple[int, ...] | None = None
-    gamma: float | None = None
-    iterations: int | None = None
-    patch: int | None = None  # None = the index's patch size (the authors' full patches)
-    augment: bool = False
-    seed: int = 10
-    checkpoint_every: int = 5000
-    log_every: int = 100
-    precision: str = "bf16"
-    channels_last: bool = True
-    workers: int = 4
-    labels: tuple[str, ...] = ()
-
-    def resolved(self) -> dict:
-        """The schedule's values with this run's overrides applied."""
-        s = get_schedule(self.schedule)
-        pick = lambda mine, default: default if mine is None else mine  # noqa: E731
-        return {
-            "name": self.schedule,
-            "lr": pick(self.lr, s.lr),
-            "weight_decay": pick(self.weight_decay, s.weight_decay),
-            "batch_size": pick(self.batch_size, s.batch_size),
-            "milestones": list(pick(self.milestones, s.milestones)),
-            "gamma": pick(self.gamma, s.gamma),
-            "iterations": pick(self.iterations, s.iterations),
-            "betas": list(s.betas),
-        }
-
-    def to_json(self) -> dict:
-        """Plain JSON-able dict (model.json, the checkpoint's options hash)."""
-        return {**asdict(self), "schedule_values": self.resolved()}
 
 
 @dataclass(frozen=True)
