@@ -5,6 +5,9 @@
 # R/ranker/{name}/checkpoint/ are not outputs: a killed job resumes from them when rerun.
 import json
 
+from ranksrgan.budget import iteration_scale
+from ranksrgan.ranker.options import resolved_section
+
 RANKER = config.get("ranker") or {}
 
 # config key -> `ranksrgan ranker train` flag (values shell-quoted; None = not set)
@@ -38,7 +41,8 @@ def ranker_index(name):
 
 def ranker_args(name):
     """The section's values as `ranksrgan ranker train` arguments (each shell-quoted)."""
-    spec = RANKER[name]
+    # shortened by train.iteration_scale: iterations, milestones, intervals (ranksrgan.budget)
+    spec = resolved_section(RANKER[name], iteration_scale(config))
     args = [
         f"{flag} {shq(spec[key])}"
         for key, flag in _RANKER_FLAGS.items()

@@ -4,6 +4,7 @@ import os
 import shlex
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.budget import iteration_scale, scale_schedule
 from ranksrgan.presets import resolve_preset
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
@@ -98,7 +99,10 @@ def train_preset_json(preset):
     params trigger; the same values give G.json's config_sha256)."""
     return json.dumps(
         {
-            "preset": resolve_preset(TRAIN["presets"], preset),
+            # shortened by train.iteration_scale (ranksrgan.budget) when set
+            "preset": scale_schedule(
+                resolve_preset(TRAIN["presets"], preset), iteration_scale(config)
+            ),
             "runtime": TRAIN["runtime"],
         },
         sort_keys=True,

@@ -96,3 +96,23 @@ class RankerOptions:
     def to_json(self) -> dict:
         """Plain JSON-able dict (model.json, the checkpoint's options hash)."""
         return {**asdict(self), "schedule_values": self.resolved()}
+
+
+def resolved_section(spec: dict, scale: float = 1.0) -> dict:
+    """A config ``ranker.<name>`` section with the schedule's iterations and milestones and
+    the default checkpoint / log intervals filled in where unset, shortened by ``scale``
+    (``train.iteration_scale``, :mod:`ranksrgan.budget`); the section itself when scale is 1."""
+    from ranksrgan.budget import scale_schedule
+
+    if scale == 1:
+        return dict(spec)
+    sched = get_schedule(spec.get("schedule") or RankerOptions.schedule)
+    full = dict(spec)
+    if full.get("iterations") is None:
+        full["iterations"] = sched.iterations
+    if full.get("milestones") is None:
+        full["milestones"] = list(sched.milestones)
+    for key in ("checkpoint_every", "log_every"):
+        if full.get(key) is None:
+            full[key] = getattr(RankerOptions, key)
+    return scale_schedule(full, scale)
