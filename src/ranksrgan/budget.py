@@ -41,7 +41,8 @@ def scale_schedule(
     if scale == 1 or iterations_key not in out:
         return out
     its = out[iterations_key] = scale_count(out[iterations_key], scale)
-    holder = out.get("scheduler") if isinstance(out.get("scheduler"), dict) else out
+    sched = out.get("scheduler")
+    holder: dict[str, Any] = sched if isinstance(sched, dict) else out
     if holder.get("milestones"):
         holder["milestones"] = scale_milestones(holder["milestones"], its, scale)
     for key in INTERVAL_KEYS:

@@ -48,9 +48,11 @@ class FSRCNN(nn.Module):
             if isinstance(m, nn.Conv2d):
                 fan = m.out_channels * m.weight[0][0].numel()
                 nn.init.normal_(m.weight, mean=0.0, std=math.sqrt(2 / fan))
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         nn.init.normal_(self.last_part.weight, mean=0.0, std=0.001)
-        nn.init.zeros_(self.last_part.bias)
+        if self.last_part.bias is not None:
+            nn.init.zeros_(self.last_part.bias)
 
     @property
     def lr_context(self) -> int:

@@ -38,7 +38,7 @@ class SRResNet(nn.Module):
             self.upconv1 = nn.Conv2d(nf, nf * upscale**2, 3, 1, 1, bias=True)
         self.HRconv = nn.Conv2d(nf, nf, 3, 1, 1, bias=True)
         self.conv_last = nn.Conv2d(nf, out_nc, 3, 1, 1, bias=True)
-        init_list = [self.conv_first, self.upconv1, self.HRconv, self.conv_last]
+        init_list: list[nn.Module] = [self.conv_first, self.upconv1, self.HRconv, self.conv_last]
         if upscale == 4:
             init_list.append(self.upconv2)
         scaled_kaiming_(init_list, 0.1)

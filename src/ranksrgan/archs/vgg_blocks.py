@@ -63,5 +63,5 @@ def run_vgg_layers(
         x = getattr(module, f"conv{suffix}")(x)
         if bn:
             x = getattr(module, f"bn{suffix}")(x)
-        x = module.lrelu(x)
+        x = getattr(module, "lrelu")(x)  # noqa: B009 (nn.Module attributes type as Tensor)
     return x

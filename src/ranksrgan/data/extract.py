@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from ranksrgan.errors import RankSRGANError
 
@@ -123,12 +124,14 @@ def list_members(path: str | os.PathLike, kind: str, patterns: Sequence[str]) ->
 
 def _copy_member(handle: object, member: Member, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    src: IO[bytes] | None
     if isinstance(handle, zipfile.ZipFile):
         src = handle.open(member.raw)  # type: ignore[arg-type]
     else:
-        src = handle.extractfile(member.raw)  # type: ignore[union-attr]
-        if src is None:  # pragma: no cover - regular files always have data
-            raise RankSRGANError(f"member '{member.name}' has no data")
+        assert isinstance(handle, tarfile.TarFile)
+        src = handle.extractfile(member.raw)  # type: ignore[arg-type]
+    if src is None:  # pragma: no cover - regular files always have data
+        raise RankSRGANError(f"member '{member.name}' has no data")
     with src, open(target, "wb") as out:
         shutil.copyfileobj(src, out, 1 << 20)
 

@@ -117,6 +117,9 @@ class PerceptualLoss(nn.Module):
         self.features.eval()
         return self
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         fx = self.features((x - self.mean) / self.std)
         with torch.no_grad():

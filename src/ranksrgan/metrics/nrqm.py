@@ -112,7 +112,8 @@ def cs_means(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> tor
     """Mean SSIM contrast-structure term (clipped at 0) of pairs ... x H x W, 'valid' window."""
     g = ssim_window(a.dtype, a.device)
     f = valid_filter(torch.stack([a, b, a * a, b * b, a * b], dim=-3), g)
-    return _cs_from_moments(*f.unbind(-3), data_range)
+    mu1, mu2, e11, e22, e12 = f.unbind(-3)
+    return _cs_from_moments(mu1, mu2, e11, e22, e12, data_range)
 
 
 def _cs_from_moments(mu1, mu2, e11, e22, e12, data_range: float = 255.0) -> torch.Tensor:

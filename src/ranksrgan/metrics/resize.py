@@ -31,6 +31,7 @@ def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float) -> torch.
     for k in range(w.shape[1]):
         term = x.index_select(dim, idx_t[:, k]) * w_t[:, k].reshape(shape)
         out = term if out is None else out + term
+    assert out is not None  # the kernel has at least one tap
     return out
 
 

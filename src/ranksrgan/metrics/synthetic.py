@@ -40,8 +40,8 @@ def _feature_ranges() -> list[tuple[np.ndarray, np.ndarray]]:
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).double() / 255.0
     feats = nrqm_features(rgb_to_luma(x, "y"))
     out = []
-    for f in feats:
-        f = f.numpy()
+    for t in feats:
+        f = t.numpy()
         lo, hi = f.min(0), f.max(0)
         pad = 0.1 * (hi - lo) + 1e-6
         out.append((lo - pad, hi + pad))

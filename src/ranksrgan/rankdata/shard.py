@@ -385,6 +385,7 @@ def run_shard(
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, todo[0][0]) if todo else None
         for i, (r, fp) in enumerate(todo):
+            assert pending is not None  # submitted for every image of todo
             arrays = pending.result()
             pending = pool.submit(read, todo[i + 1][0]) if i + 1 < len(todo) else None
             _compute_image(

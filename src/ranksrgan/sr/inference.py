@@ -86,6 +86,7 @@ def forward_tiled(
             out[..., cy0 * scale : cy1 * scale, cx0 * scale : cx1 * scale] = y[
                 ..., oy : oy + (cy1 - cy0) * scale, ox : ox + (cx1 - cx0) * scale
             ]
+    assert out is not None  # at least one tile
     return out
 
 

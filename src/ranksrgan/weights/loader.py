@@ -142,6 +142,7 @@ def convert_state_dict(
         score = len(missing) + len(unexpected)
         if best is None or score < best[0]:
             best = (score, name, missing, unexpected)
+    assert best is not None  # LAYOUTS is never empty
     _, name, missing, unexpected = best
     raise RankSRGANError(
         f"{source}: keys do not match {type(model).__name__} (closest layout '{name}'): "
@@ -169,5 +170,5 @@ def load(
     full = model.state_dict()
     full.update(mapped)
     model.load_state_dict(full, strict=True)
-    model.weights_source = str(path)
+    model.weights_source = str(path)  # type: ignore[assignment]  # a plain attribute
     return digest
