@@ -6,7 +6,7 @@
   counted in the cell's note; inf never enters a mean.
 - 12: config/paper_results.yaml is checked against a JSON schema on load: bad shapes are one
   line naming the file and the key path.
-- 17: a Ranker with no validation patches reads "not measured (no validation patches)";
+- 17: a Ranker with no validation patches reads "not measured: no validation patches";
   names reach index.md / .md / .tex / .html as text, escaped for each format.
 """
 
@@ -91,7 +91,7 @@ def test_report_label_typo_stops_load_config(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     msg = _one_line_error(load_config, path, SCHEMA)
     assert msg.startswith(f"{path}: config key 'report.methods.RankSRGAN-n'")
-    assert "RankSRGAN-N, RankSRGAN-PI" in msg  # the known labels, sorted
+    assert "RankSRGAN-N, RankSRGAN-NM, RankSRGAN-PI" in msg  # the known labels, sorted
 
 
 @pytest.mark.parametrize("config_file", [p.name for p in CONFIGS])
@@ -339,8 +339,8 @@ def test_ranker_without_validation_patches_says_so(tmp_path):
     c = _cell(cells, "VGG-12", "SROCC", "rank dataset (validation)")
     assert c["status"] == "not measured" and c["warning"] == "no validation patches"
     assert np.isnan(c["ours"])
-    assert cell_text(c) == "not measured (no validation patches) / 0.88"
-    assert "not measured (no validation patches)" in to_html(cells)
+    assert cell_text(c) == "not measured: no validation patches / 0.88"
+    assert "not measured: no validation patches" in to_html(cells)
     assert _cell(cells, "VGG-8", "SROCC", "rank dataset (validation)")["status"] == "not run"
 
 
@@ -354,7 +354,8 @@ def test_report_of_a_ranker_without_patches(tmp_path):
     c = t[(t["row"] == "VGG-12") & (t["metric"] == "SROCC")].iloc[0]
     assert (c["status"], c["warning"]) == ("not measured", "no validation patches")
     md = (index.parent / "tables" / "supp_table2.md").read_text()
-    assert "| VGG-12 | not measured / 13,734 | not measured (no validation patches) / " in md
+    assert ("| VGG-12 | not measured: parameter count not recorded by this Ranker run / 13,734 "
+            "| not measured: no validation patches / ") in md
 
 
 def test_ranker_with_only_nan_outputs_failed(tmp_path):

@@ -167,17 +167,22 @@ def _report_references(
     config: dict[str, Any], datasets: dict[str, Any], methods: dict[str, Any]
 ) -> list[tuple]:
     """Names the report section maps paper rows and datasets to, and those paper labels
-    themselves (rows and datasets of ``report.paper_results``): a typo would read "not run"."""
+    themselves (rows and datasets of ``report.paper_results``): a typo would read "not run".
+    ``report.tables.<table>.<section>`` likewise: ``<table>`` a table of the paper results,
+    its labels rows of that table, its methods our methods."""
     rep = config.get("report") or {}
     presets = (config.get("train") or {}).get("presets", {})
     refs: list[tuple] = [
         (f"report.datasets.{k}.dataset", v["dataset"], datasets, "dataset")
         for k, v in (rep.get("datasets") or {}).items()
     ]
-    refs += [
-        (f"report.methods.{k}", v, {"HR": None, **methods}, "method")
-        for k, v in (rep.get("methods") or {}).items()
-    ]
+    per_table = rep.get("tables") or {}
+    for prefix, section in [("report.methods", rep.get("methods"))] + [
+        (f"report.tables.{t}.methods", (over or {}).get("methods"))
+        for t, over in per_table.items()
+    ]:
+        refs += [(f"{prefix}.{k}", v, {"HR": None, **methods}, "method")
+                 for k, v in (section or {}).items()]
     refs += [
         (f"report.curves.{k}", v, presets, "train preset")
         for k, v in (rep.get("curves") or {}).items()
@@ -201,7 +206,7 @@ def _report_references(
         # The mapping's keys are labels of the paper's tables: a typo (RankSRGAN-n, VGG12)
         # matches no row and reads "not run" in every cell. Checked against the published
         # numbers themselves (schema-validated on load; torch- and pandas-free).
-        from ranksrgan.paper_results import load, mapping_labels, resolve_path
+        from ranksrgan.paper_results import load, mapping_labels, resolve_path, table_labels
 
         paper = rep["paper_results"]
         path = resolve_path(paper)
@@ -209,7 +214,8 @@ def _report_references(
             raise RankSRGANError(
                 f"{paper}: paper results file not found (config key 'report.paper_results')"
             )
-        labels = mapping_labels(load(path))
+        data = load(path)
+        labels = mapping_labels(data)
         what = {"datasets": "dataset of a score table", "methods": "row of a score table",
                 "rankers": "row of a Ranker table (SROCC, E|SR1-SR2|)",
                 "rankdata": "row of a rank-dataset table (Data size (k))"}
@@ -217,6 +223,18 @@ def _report_references(
             known = dict.fromkeys(labels[section])
             refs += [(f"report.{section}.{k}", k, known, f"{kind} in {paper}")
                      for k in (rep.get(section) or {})]
+        tables = data["tables"]
+        for t, over in per_table.items():
+            refs.append((f"report.tables.{t}", t, tables, f"table of {paper}"))
+            if t not in tables:
+                continue
+            rows = table_labels(tables[t])
+            for section, kind in what.items():
+                if section == "datasets":
+                    continue
+                known = dict.fromkeys(rows[section])
+                refs += [(f"report.tables.{t}.{section}.{k}", k, known,
+                          f"{kind} of {t} in {paper}") for k in ((over or {}).get(section) or {})]
     return refs
 
 

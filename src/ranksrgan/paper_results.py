@@ -25,12 +25,14 @@ from ranksrgan.errors import RankSRGANError
 SCORE_METRICS = {"NIQE": "niqe", "PI": "pi", "PSNR": "psnr", "10-Ma": "10-ma", "SSIM": "ssim"}
 # Metrics a Ranker's evaluation fills (SROCC vs label, Table 5's output distance).
 RANKER_METRICS = ("SROCC", "E|SR1-SR2|")
+# Metrics a Ranker's own files fill besides its evaluation (eval_summary.json / model.json).
+RANKER_PARAM_METRICS = ("Params (K)",)
 # Metrics a rank dataset's index fills (its size, supplement Table 1).
 RANKDATA_METRICS = ("Data size (k)",)
 # The config's report section -> the metrics its labels' rows must have to be filled at all.
 MAPPING_METRICS: dict[str, tuple[str, ...]] = {
     "methods": tuple(SCORE_METRICS),
-    "rankers": RANKER_METRICS,
+    "rankers": (*RANKER_METRICS, *RANKER_PARAM_METRICS),
     "rankdata": RANKDATA_METRICS,
 }
 
@@ -92,7 +94,8 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def _check_dataset_keys(tables: Any, src: str) -> None:
-    """Exactly one of ``dataset`` / ``datasets`` per table (it decides how rows nest)."""
+    """Exactly one of ``dataset`` / ``datasets`` per table (it decides how rows nest), and
+    ``dataset`` for a table without published values."""
     if not isinstance(tables, dict):
         return
     for name, t in tables.items():
@@ -101,6 +104,43 @@ def _check_dataset_keys(tables: Any, src: str) -> None:
                 f"{src}: key 'tables.{name}': give exactly one of dataset (every row's test "
                 "set) and datasets (rows nest dataset -> metric -> value)"
             )
+        if isinstance(t, dict) and t.get("published") is False and "datasets" in t:
+            raise RankSRGANError(
+                f"{src}: key 'tables.{name}.datasets': a table with published: false takes "
+                "one test set (dataset)"
+            )
+
+
+def is_published(table: dict[str, Any]) -> bool:
+    """Whether a table holds the paper's numbers (``published: false``: rows we run beyond
+    the paper, every value null, the paper column reads "—")."""
+    return table.get("published", True) is not False
+
+
+def _check_published(tables: Any, src: str) -> None:
+    """A null value only in a ``published: false`` table, and such a table holds only nulls:
+    a number there would read as the paper's, a null elsewhere would hide a missing value."""
+    if not isinstance(tables, dict):
+        return
+    for name, t in tables.items():
+        if not isinstance(t, dict) or not isinstance(t.get("rows"), dict):
+            continue
+        published = is_published(t)
+        for row, vals in t["rows"].items():
+            if not isinstance(vals, dict):
+                continue
+            for metric, v in vals.items():
+                key = f"{src}: key 'tables.{name}.rows.{row}.{metric}'"
+                if v is None and published:
+                    raise RankSRGANError(
+                        f"{key}: null (no published value) needs published: false on "
+                        f"tables.{name}"
+                    )
+                if v is not None and not published and not isinstance(v, dict):
+                    raise RankSRGANError(
+                        f"{key}: tables.{name} has published: false: its values are null "
+                        f"(the paper has none), got {v!r}"
+                    )
 
 
 def validate(data: Any, src: str, schema_path: str | os.PathLike | None = None) -> None:
@@ -111,9 +151,11 @@ def validate(data: Any, src: str, schema_path: str | os.PathLike | None = None) 
     if errors:
         if isinstance(data, dict):
             _check_dataset_keys(data.get("tables"), src)  # explains the rows' shape errors
+            _check_published(data.get("tables"), src)
         err = jsonschema.exceptions.best_match(errors)
         raise RankSRGANError(f"{src}: key '{_key_path(err)}': {_message(err)}")
     _check_dataset_keys(data["tables"], src)
+    _check_published(data["tables"], src)
     better = data["better"]
     for name, t in data["tables"].items():
         where = f"{src}: key 'tables.{name}"
@@ -139,7 +181,7 @@ def validate(data: Any, src: str, schema_path: str | os.PathLike | None = None) 
                             f"{key}.{metric}': metric '{metric}' is not in tables.{name}.metrics "
                             f"({', '.join(t['metrics'])})"
                         )
-                    if not math.isfinite(v):
+                    if v is not None and not math.isfinite(v):
                         raise RankSRGANError(f"{key}.{metric}': {v} is not a finite number")
         for row in t.get("row_notes") or {}:
             if row not in t["rows"]:
@@ -166,6 +208,15 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
 def row_datasets(table: dict[str, Any]) -> list[str]:
     """The datasets a table's rows are on (``datasets``, or the one ``dataset``)."""
     return list(table["datasets"]) if table.get("datasets") else [table["dataset"]]
+
+
+def table_labels(table: dict[str, Any]) -> dict[str, list[str]]:
+    """Row labels of one table that each mapping section may use (``methods``, ``rankers``,
+    ``rankdata``): all its rows where it has a metric that section fills, else none
+    (:data:`MAPPING_METRICS`); what ``report.tables.<table>.<section>`` is checked against."""
+    metrics = set(table["metrics"])
+    rows = [str(r) for r in table["rows"]]
+    return {s: (rows if metrics & set(fills) else []) for s, fills in MAPPING_METRICS.items()}
 
 
 def mapping_labels(data: dict[str, Any]) -> dict[str, list[str]]:

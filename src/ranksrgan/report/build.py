@@ -4,22 +4,26 @@
 (``tables.compare``) and figure (``figures``), writes each table as CSV / Markdown / LaTeX
 under ``tables/``, figures as PNG / PDF under ``figures/``, and the page (``index.html`` +
 ``index.md``) last, so a finished page means a finished report. Every file is written
-atomically.
+atomically. ``tables``: only those tables and the figures they need (:data:`FIGURE_TABLES`),
+the page of one ``snakemake tableN`` target; a figure whose inputs are absent is skipped
+with a line saying why.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest
+from ranksrgan.paper_results import RANKER_METRICS, SCORE_METRICS, is_published
 from ranksrgan.report import figures as F
 from ranksrgan.report import mini_study as mini
 from ranksrgan.report import render
@@ -28,6 +32,7 @@ from ranksrgan.report.inputs import (
     read_dataset_images,
     read_rankdata,
     read_ranker_evals,
+    read_ranker_summaries,
     read_scores,
     read_sr_manifests,
     read_training,
@@ -41,6 +46,7 @@ from ranksrgan.report.tables import (
     rankdata_summary,
     ranker_summary,
     score_summary,
+    shortened_text,
 )
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,40 @@ TABLE_TITLES = {
     "table7": "Table 7: loss combinations",
     "supp_table1": "Supplement Table 1: rank-dataset size",
     "supp_table2": "Supplement Table 2: Ranker depth",
+    "beyond": "Beyond the paper: multiple Rankers, RankESRGAN",
 }
+# Figure -> the paper labels of the curves it draws (report.curves; the supplement's Fig. 1:
+# RankSRGAN with Ranker1 vs Ranker2). Fig. 6 draws every other curve label.
+FIGURE_CURVES = {"supp_fig1_convergence": ("RankSRGAN-R-D1", "RankSRGAN-R-D2")}
+# The supplement's Figs. 3 / 4: Table 5's (regression, rank) rows and the label metric.
+FIGURE_HISTOGRAMS = {
+    "supp_fig3_niqe_outputs": ("NIQE regression", "NIQE rank", "NIQE", "Fig. 3"),
+    "supp_fig4_ma_outputs": ("Ma regression", "Ma rank", "Ma", "Fig. 4"),
+}
+UNPUBLISHED_NOTE = "No published values (beyond the paper): the paper column reads \u2014."
+
+
+def figure_tables(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Figure name -> the tables whose page shows it (a ``--tables`` page draws the figures
+    of its tables only): by the paper's sections for the paper's figures, by metric for the
+    report's own (score boxes for every score table, ...)."""
+
+    def having(*groups: Sequence[str]) -> list[str]:
+        return [n for n, t in tables.items() if all(set(g) & set(t["metrics"]) for g in groups)]
+
+    def named(*names: str) -> list[str]:
+        return [n for n in names if n in tables]
+
+    return {
+        "fig6_convergence": named("table2"),  # Sec. 4.3, beside Table 2
+        "fig5_crops": named("table2"),
+        "ranker_srocc": having(RANKER_METRICS),
+        "score_distributions": having(SCORE_METRICS),
+        "rankdata_stats": list(dict.fromkeys([*named("table1"), *having(("Data size (k)",))])),
+        "pd_plane": having(("PI",), ("PSNR",)),
+        "supp_fig1_convergence": named("supp_table1"),
+        **{fig: named("table5") for fig in FIGURE_HISTOGRAMS},
+    }
 
 
 @dataclass
@@ -86,6 +125,7 @@ class ReportSettings:
     extra_stand_ins: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     mini_study: mini.MiniStudy | None = None  # the "miniature study" section (report.mini_study)
+    iteration_scale: float = 1.0  # train.iteration_scale: != 1 marks a shortened run
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -185,16 +225,77 @@ def _crops(
     return crops, ((h - size) // 2, (w - size) // 2, size), f"{ds}/{image}"
 
 
+def _trained(mapping: RunMapping, sr: pd.DataFrame) -> dict[str, str]:
+    """Our SR methods that come from the training stage -> their preset: what the SR
+    manifests say (``weights`` ``train:<preset>``) for the methods this run inferred, the
+    config's ``train_preset`` for the others (a method with downloadable weights and a
+    fallback preset, like srgan, is trained only when its manifest says so)."""
+    trained = dict(mapping.trained)
+    if sr.empty or "weights" not in sr.columns:
+        return trained
+    for method, g in sr.groupby("method", sort=True):
+        w = [str(x) for x in g["weights"].dropna() if str(x).startswith("train:")]
+        if w:
+            trained[str(method)] = w[0].removeprefix("train:")
+        else:
+            trained.pop(str(method), None)
+    return trained
+
+
+def _selected(paper_tables: Mapping[str, Any], tables: Sequence[str] | None) -> list[str]:
+    """The tables to render (all by default); an unknown name is a one-line error."""
+    if tables is None:
+        return list(paper_tables)
+    for t in tables:
+        if t not in paper_tables:
+            raise RankSRGANError(
+                f"--tables: unknown table '{t}' (known: {', '.join(paper_tables)})"
+            )
+    return list(dict.fromkeys(tables))
+
+
+def _histogram_figure(
+    fig: str, evals: pd.DataFrame, mapping: RunMapping, stem: Path
+) -> tuple[list[Path], str, str]:
+    """The supplement's Fig. 3 / 4 from the evaluations of Table 5's two Rankers of one
+    metric: (paths, caption, reason when skipped)."""
+    reg_row, rank_row, metric, number = FIGURE_HISTOGRAMS[fig]
+    t5 = mapping.for_table("table5").rankers
+    caption = (f"Supplement {number}: histograms of the {metric} label, the regression "
+               f"Ranker's and the rank Ranker's outputs on the SRGAN and ESRGAN validation "
+               f"patches (Table 5's {reg_row} and {rank_row} Rankers, their eval.parquet).")
+    names = {row: t5.get(row) for row in (reg_row, rank_row)}
+    unmapped = [row for row, name in names.items() if not name]
+    if unmapped:
+        return [], caption, (f"Table 5's {' and '.join(unmapped)} row not mapped to a Ranker "
+                             "(report.rankers)")
+    have = set(evals["name"].astype(str))
+    absent = [f"{names[row]} ({row})" for row in names if names[row] not in have]
+    if absent:
+        return [], caption, (f"no evaluation (eval.parquet) of Ranker {', '.join(absent)} in "
+                             "this run")
+    paths = F.ranker_histograms(evals, names[reg_row], names[rank_row], metric, stem,
+                                title=f"{metric} label and Ranker outputs (supplement {number})")
+    return paths, caption, ("" if paths else
+                            "a Ranker's evaluation has no finite srgan or esrgan validation patch")
+
+
 def build_report(
     paper_path: str | os.PathLike,
     inputs: ReportInputs,
     settings: ReportSettings,
     out_dir: str | os.PathLike,
     provenance_extra: Mapping[str, Any] | None = None,
+    tables: Sequence[str] | None = None,
 ) -> Path:
-    """Write the report folder ``out_dir``; return the path of ``index.html``."""
+    """Write the report folder ``out_dir``; return the path of ``index.html``.
+
+    ``tables``: names of the paper-results tables to render, with the figures they need
+    (:func:`figure_tables`); ``None``: every table, figure and section.
+    """
     out = Path(out_dir)
     paper = load_paper(paper_path)
+    names = _selected(paper.tables, tables)
     scores = read_scores(inputs.scores)
     training = read_training(inputs.train)
     datasets = read_data_manifests(inputs.data_manifests)
@@ -205,64 +306,106 @@ def build_report(
     # the data manifests name every image a dataset has: one without a score row is
     # counted as left out of its mean, not silently averaged over fewer images
     summary = score_summary(scores, read_dataset_images(inputs.data_manifests))
-    # a Ranker whose evaluation was read but holds no patch is "not measured", not "not run"
-    rsum = ranker_summary(evals, names=[Path(p).parent.name for p in inputs.rankers])
+    # a Ranker whose evaluation was read but holds no patch is "not measured", not "not run";
+    # its eval_summary.json gives Table 5's distance after the sigmoid and its size
+    rsum = ranker_summary(evals, names=[Path(p).parent.name for p in inputs.rankers],
+                          summaries=read_ranker_summaries(inputs.rankers))
     dsum = rankdata_summary(index)
-    mapping = settings.mapping
+    mapping = replace(settings.mapping, trained=_trained(settings.mapping, sr))
+    notices = []
+    if settings.iteration_scale != 1:
+        notices.append(f"shortened run: {shortened_text(settings.iteration_scale)}")
 
-    tables: list[TableEntry] = []
+    entries: list[TableEntry] = []
     all_cells = []
-    for name, spec in paper.tables.items():
-        cells = compare(paper.values[paper.values["table"] == name], summary, rsum, dsum, mapping)
+    for name in names:
+        spec = paper.tables[name]
+        cells = compare(paper.values[paper.values["table"] == name], summary, rsum, dsum, mapping,
+                        settings.iteration_scale)
         all_cells.append(cells)
         title = TABLE_TITLES.get(name, name)
+        caption = spec["caption"]
+        if not is_published(spec):
+            caption += f". {UNPUBLISHED_NOTE}"
         files = {}
         for ext, text in (
             ("csv", render.to_csv(cells)),
-            ("md", render.to_markdown(cells, title, spec["caption"])),
-            ("tex", render.to_latex(cells, spec["caption"], name)),
+            ("md", render.to_markdown(cells, title, caption)),
+            ("tex", render.to_latex(cells, caption, name)),
         ):
             p = out / "tables" / f"{name}.{ext}"
             write_bytes_atomic(p, text.encode())
             files[ext.upper() if ext != "md" else "Markdown"] = _rel(p, out)
-        tables.append(
-            TableEntry(name, title, spec["caption"], spec["source"], files, render.to_html(cells),
-                       render.to_markdown(cells, title, spec["caption"]), protocols(cells),
+        entries.append(
+            TableEntry(name, title, caption, spec["source"], files, render.to_html(cells),
+                       render.to_markdown(cells, title, caption), protocols(cells),
                        int((cells["status"] == "ok").sum()), len(cells))
         )
 
+    needs = figure_tables(paper.tables)
+    shown = set(names)
     figs: list[FigureEntry] = []
     fdir = out / "figures"
 
-    def add(name: str, title: str, caption: str, paths: list[Path], reason: str) -> None:
+    def wanted(name: str) -> bool:
+        """Every figure on the full report; on a --tables page, those of its tables."""
+        return tables is None or bool(shown & set(needs.get(name, [])))
+
+    def add(name: str, title: str, caption: str, make: Callable[[], list[Path]],
+            reason: str) -> None:
+        if not wanted(name):
+            return  # a page of other tables: not drawn at all
+        paths = make()
         figs.append(FigureEntry(name, title, caption, [_rel(p, out) for p in paths],
                                 "" if paths else reason))
 
+    claimed = {lab for labs in FIGURE_CURVES.values() for lab in labs}
+    fig6 = {lab: p for lab, p in settings.curves.items() if lab not in claimed}
     add("fig6_convergence", "Fig. 6: convergence of SRGAN and RankSRGAN",
         "Mean PSNR and NIQE on the validation images at each validation step.",
-        F.convergence(training.curves, settings.curves, fdir / "fig6_convergence"),
+        lambda: F.convergence(training.curves, fig6, fdir / "fig6_convergence"),
         "no validation curve of the configured presets "
-        f"({', '.join(settings.curves.values()) or 'none configured'})")
+        f"({', '.join(fig6.values()) or 'none configured'})")
+    supp1 = {lab: settings.curves[lab] for lab in FIGURE_CURVES["supp_fig1_convergence"]
+             if lab in settings.curves}
+    add("supp_fig1_convergence", "Supplement Fig. 1: convergence with Ranker1 vs Ranker2",
+        "Mean PSNR and NIQE on the validation images (R/train/{preset}/val.parquet) of "
+        "RankSRGAN trained with Ranker1 (rank dataset 1, DIV2K) and Ranker2 (dataset 2, "
+        "DIV2K+Flickr2K).",
+        lambda: F.convergence(training.curves, supp1, fdir / "supp_fig1_convergence",
+                              "Convergence with Ranker1 vs Ranker2 (supplement Fig. 1)"),
+        ("no validation curve (val.parquet) of the presets behind RankSRGAN-R-D1 / -R-D2 "
+         f"({', '.join(f'{k}: {v}' for k, v in supp1.items())}) in this run") if supp1 else
+        "no train preset known for RankSRGAN-R-D1 / -R-D2 (report.curves, or the "
+        "train_preset of their report.methods)")
     crops, box, where = _crops(scores, sr, inputs.data_manifests, settings)
     add("fig5_crops", "Fig. 5: crops per method",
         f"Centre crop of {where}; whole-image NIQE/PSNR under each crop.",
-        F.crop_grid(crops, box, fdir / "fig5_crops", f"Fig. 5 style crops: {where}")
+        lambda: F.crop_grid(crops, box, fdir / "fig5_crops", f"Fig. 5 style crops: {where}")
         if crops else [], where)
     add("ranker_srocc", "Ranker output vs label",
         "Validation patches of each Ranker; SROCC between output and label (supplement).",
-        F.ranker_scatter(evals, rsum, fdir / "ranker_srocc"), "no Ranker evaluation in this run")
+        lambda: F.ranker_scatter(evals, rsum, fdir / "ranker_srocc"),
+        "no Ranker evaluation in this run")
+    for fig, (_reg, _rank, metric, number) in FIGURE_HISTOGRAMS.items():
+        if wanted(fig):
+            paths, caption, reason = _histogram_figure(fig, evals, mapping, fdir / fig)
+            add(fig, f"Supplement {number}: {metric} label vs Ranker outputs", caption,
+                lambda paths=paths: paths, reason)
     add("score_distributions", "Per-image score distributions",
         "Boxes of per-image scores per method (triangles: means).",
-        F.score_distributions(scores, fdir / "score_distributions"), "no scores in this run")
+        lambda: F.score_distributions(scores, fdir / "score_distributions"),
+        "no scores in this run")
     add("rankdata_stats", "Rank dataset statistics",
         "Label scores per method and patches per split.",
-        F.rankdata_stats(index, fdir / "rankdata_stats"), "no rank dataset in this run")
+        lambda: F.rankdata_stats(index, fdir / "rankdata_stats"), "no rank dataset in this run")
     add("pd_plane", "Perception-distortion plane",
         "Mean PI vs mean RMSE per method (RMSE = 255 / 10^(PSNR/20) per image, PIRM's axes).",
-        F.pd_plane(summary, fdir / "pd_plane"), "PI and PSNR were not both scored in this run")
+        lambda: F.pd_plane(summary, fdir / "pd_plane"),
+        "PI and PSNR were not both scored in this run")
 
     sections = []
-    if settings.mini_study is not None:
+    if settings.mini_study is not None and tables is None:
         res = mini.build_tables(summary, rsum, evals, settings.mini_study)
         files = {}
         for key in ("per_seed", "aggregate"):
@@ -297,12 +440,17 @@ def build_report(
             columns=["kind", "path"],
         ),
     }
-    html = render_html(settings.title, stand_ins, tables, figs, settings.setup, prov, sections)
-    md = render_markdown(settings.title, stand_ins, tables, figs, settings.setup, prov, sections)
+    title = settings.title
+    if tables is not None:
+        title += ": " + ", ".join(TABLE_TITLES.get(n, n).split(":")[0] for n in names)
+    html = render_html(title, stand_ins, entries, figs, settings.setup, prov, sections,
+                       notices)
+    md = render_markdown(title, stand_ins, entries, figs, settings.setup, prov, sections,
+                         notices)
     write_bytes_atomic(out / "index.md", md.encode())
     write_bytes_atomic(out / "index.html", html.encode())
     cells = pd.concat(all_cells, ignore_index=True) if all_cells else pd.DataFrame()
     n_ok = int((cells["status"] == "ok").sum()) if not cells.empty else 0
     log.info("%s: %d tables (%d of %d cells run), %d figures, %d stand-ins", out / "index.html",
-             len(tables), n_ok, len(cells), sum(bool(f.files) for f in figs), len(stand_ins))
+             len(entries), n_ok, len(cells), sum(bool(f.files) for f in figs), len(stand_ins))
     return out / "index.html"

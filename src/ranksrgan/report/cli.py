@@ -2,7 +2,10 @@
 
 ``build`` takes every input file explicitly (the rule passes only what the config enables)
 and the config file, from which it extracts plain values: the ``report`` section (which of
-our runs fills which paper row) and the settings the "setup vs paper" section compares.
+our runs fills which paper row, with its per-table ``tables`` override), the methods' train
+presets, ``train.iteration_scale`` and the settings the "setup vs paper" section compares.
+``--tables NAME ...`` renders only those tables (and the figures they need): the page of one
+``snakemake tableN`` target.
 """
 
 from __future__ import annotations
@@ -29,19 +32,24 @@ def settings_from_config(config: dict[str, Any], config_path: str, paper_path: s
 
     rep = config.get("report") or {}
     ds = rep.get("datasets") or {}
+    methods = config.get("methods") or {}
     mapping = RunMapping(
         datasets={k: v["dataset"] for k, v in ds.items()},
         dataset_stand_ins={k: v["stand_in"] for k, v in ds.items() if v.get("stand_in")},
         methods=dict(rep.get("methods") or {}),
         rankers=dict(rep.get("rankers") or {}),
         rankdata=dict(rep.get("rankdata") or {}),
+        tables={t: {s: dict(v or {}) for s, v in (sec or {}).items()}
+                for t, sec in (rep.get("tables") or {}).items()},
+        trained={m: str(spec["train_preset"]) for m, spec in methods.items()
+                 if isinstance(spec, dict) and spec.get("train_preset")},
     )
     crops = rep.get("crops") or {}
     paper = load_paper(paper_path)
     setup = setup_table(paper.setup, [setting(config, it["path"]) for it in paper.setup])
     return ReportSettings(
         mapping=mapping,
-        curves=dict(rep.get("curves") or {}),
+        curves=_curves(rep, methods, mapping),
         crop_dataset=crops.get("dataset"),
         crop_image=crops.get("image"),
         crop_size=int(crops.get("size", 96)),
@@ -50,7 +58,34 @@ def settings_from_config(config: dict[str, Any], config_path: str, paper_path: s
         setup=setup,
         environment=environment(),
         mini_study=MiniStudy.from_mapping(rep["mini_study"]) if rep.get("mini_study") else None,
+        iteration_scale=iteration_scale(config),
     )
+
+
+def iteration_scale(config: dict[str, Any]) -> float:
+    """``train.iteration_scale`` (default 1: the paper's schedule); a positive number."""
+    v = (config.get("train") or {}).get("iteration_scale", 1)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+        raise RankSRGANError(
+            f"config key 'train.iteration_scale': expected a positive number, got {v!r}"
+        )
+    return float(v)
+
+
+def _curves(rep: dict[str, Any], methods: dict[str, Any], mapping) -> dict[str, str]:
+    """Curve label -> train preset: ``report.curves``, and for the supplement's Fig. 1 labels
+    it does not give, the train preset of the method their row maps to in supp_table1
+    (RankSRGAN-R-D1 -> ranksrgan_d1 -> ranksrgan_div2k)."""
+    from ranksrgan.report.build import FIGURE_CURVES
+
+    curves = dict(rep.get("curves") or {})
+    rows = mapping.for_table("supp_table1").methods
+    for labels in FIGURE_CURVES.values():
+        for label in labels:
+            spec = methods.get(rows.get(label, "")) or {}
+            if label not in curves and isinstance(spec, dict) and spec.get("train_preset"):
+                curves[label] = str(spec["train_preset"])
+    return curves
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -69,7 +104,7 @@ def _build(args: argparse.Namespace) -> int:
         "git commit": git_commit(),
         "results_dir": str(config.get("results_dir", "")),
     }
-    index = build_report(args.paper, inputs, settings, args.out, extra)
+    index = build_report(args.paper, inputs, settings, args.out, extra, tables=args.tables)
     print(index)
     return 0
 
@@ -149,6 +184,9 @@ def register(subparsers) -> None:
         ("--rankers", "R/ranker/{name}/eval.parquet"),
     ):
         b.add_argument(flag, nargs="*", default=[], help=what)
+    b.add_argument("--tables", nargs="+", metavar="NAME", default=None,
+                   help="render only these tables of --paper (and the figures they need), "
+                        "e.g. --tables table4; default: every table, figure and section")
     b.set_defaults(func=_build)
 
     s = sub.add_parser("summary", help="mean score per dataset x method x metric (terminal)")

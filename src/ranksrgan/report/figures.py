@@ -52,9 +52,13 @@ def _stand_in_title(fig, stand_in: bool, title: str) -> None:
 
 
 def convergence(
-    curves: pd.DataFrame, presets: Mapping[str, str], stem: str | os.PathLike
+    curves: pd.DataFrame,
+    presets: Mapping[str, str],
+    stem: str | os.PathLike,
+    title: str = "Convergence on the validation set (paper Fig. 6)",
 ) -> list[Path]:
-    """Fig. 6: mean validation PSNR and NIQE over iterations, one line per labelled preset."""
+    """Mean validation PSNR and NIQE over iterations, one line per labelled preset (the
+    paper's Fig. 6; the supplement's Fig. 1 with the presets behind RankSRGAN-R-D1/-D2)."""
     lines = {lab: curves[curves["preset"] == p] for lab, p in presets.items()}
     lines = {lab: g for lab, g in lines.items() if not g.empty}
     if not lines:
@@ -71,7 +75,7 @@ def convergence(
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _stand_in_title(fig, stand_in, "Convergence on the validation set (paper Fig. 6)")
+    _stand_in_title(fig, stand_in, title)
     return _save(fig, stem)
 
 
@@ -222,3 +226,59 @@ def pd_plane(summary: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         ax.grid(alpha=0.3)
     _stand_in_title(fig, bool(stand.any()), "Perception-distortion plane")
     return _save(fig, stem)
+
+
+def _is_stand_in(g: pd.DataFrame) -> bool:
+    if "stand_in" not in g.columns:
+        return False
+    return any(str(v) not in ("", "False", "false", "0", "None", "nan")
+               for v in g["stand_in"].dropna())
+
+
+def ranker_histograms(
+    evals: pd.DataFrame,
+    regression: str,
+    rank: str,
+    metric: str,
+    stem: str | os.PathLike,
+    methods: Sequence[str] = ("srgan", "esrgan"),
+    title: str = "",
+) -> list[Path]:
+    """The supplement's Figs. 3 / 4: histograms per SR method of (a) the label value, (b) the
+    ``regression`` Ranker's output and (c) the ``rank`` Ranker's output on the validation
+    patches of ``methods`` (each Ranker's ``eval.parquet`` rows, finite values only).
+
+    The label is the patch's metric score (``score``; ``label`` when the evaluation has no
+    score column), from the rank Ranker's evaluation. ``[]`` when either Ranker has no
+    finite patch of one of ``methods`` (the page says why).
+    """
+    panels = []
+    for name, col, what in ((rank, "label", f"(a) {metric} label value"),
+                            (regression, "output", f"(b) regression Ranker ({regression})"),
+                            (rank, "output", f"(c) rank Ranker ({rank})")):
+        g = evals[evals["name"] == name]
+        if col == "label" and "score" in g.columns and g["score"].notna().any():
+            col = "score"
+        per = {}
+        for m in methods:
+            v = pd.to_numeric(g.loc[g["method"] == m, col], errors="coerce").to_numpy(float)
+            per[m] = v[np.isfinite(v)]
+        if any(len(v) == 0 for v in per.values()):
+            return []
+        panels.append((what, per, _is_stand_in(g)))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, (what, per, _) in zip(axes, panels, strict=True):
+        lo = min(float(v.min()) for v in per.values())
+        hi = max(float(v.max()) for v in per.values())
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 21)
+        for m, v in per.items():
+            ax.hist(v, bins=bins, alpha=0.55, label=f"{_t(m)} (n={len(v)})")
+        ax.set_title(_t(what), fontsize=9)
+        ax.set_ylabel("patches")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _stand_in_title(fig, any(si for *_, si in panels),
+                    title or f"{metric} label and Ranker outputs on validation patches")
+    fig.tight_layout()
+    return _save(fig, stem)
+

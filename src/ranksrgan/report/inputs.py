@@ -161,6 +161,37 @@ def read_ranker_evals(paths: Paths) -> pd.DataFrame:
     return df
 
 
+def read_ranker_summaries(eval_paths: Paths) -> dict[str, dict[str, Any]]:
+    """The Ranker stage's own numbers beside each ``R/ranker/{name}/eval.parquet``.
+
+    ``eval_summary.json`` (Table 5's ``e_sr1_sr2`` after the rank-content sigmoid, with
+    ``e_sr1_sr2_raw``, ``sr1``, ``sr2``, ``n_sr1_sr2``; ``n_params`` when the run recorded
+    it), and ``n_params`` from ``model.json`` when only that file has it. ``n_params_from``
+    names the file the count came from. A Ranker without either file maps to ``{}`` (the
+    report then computes from eval.parquet what it can); a file that is there but not a
+    JSON object is an error naming it.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for path in eval_paths:
+        p = Path(path)
+        summary: dict[str, Any] = {}
+        for fname in ("model.json", "eval_summary.json"):  # the evaluation's own file wins
+            f = p.with_name(fname)
+            if not f.is_file():
+                continue
+            data = _read_json(f)
+            if not isinstance(data, dict):
+                raise RankSRGANError(f"{f}: expected a JSON object, got {type(data).__name__}")
+            if fname == "model.json":
+                data = {k: data[k] for k in ("n_params",) if k in data}
+            if data.get("n_params") is not None:
+                summary["n_params_from"] = fname
+            summary.update({k: v for k, v in data.items()
+                            if not (k == "n_params" and v is None)})
+        out[p.parent.name] = summary
+    return out
+
+
 def read_dataset_images(paths: Paths) -> dict[str, list[str]]:
     """Image names per dataset (``R/data/{dataset}/manifest.parquet``): what a score mean
     should cover, so that an image without a score row is counted as left out."""

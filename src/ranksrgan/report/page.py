@@ -136,11 +136,16 @@ def render_html(
     setup: pd.DataFrame,
     provenance: Mapping[str, Any],
     sections: Sequence[SectionEntry] = (),
+    notices: Sequence[str] = (),
 ) -> str:
-    """The whole page as one HTML document (``sections`` go before the paper's tables)."""
+    """The whole page as one HTML document (``sections`` go before the paper's tables;
+    ``notices``: banner lines about the whole run, e.g. a shortened schedule)."""
     h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
          f"<title>{_e(title)}</title>", f"<style>{CSS}</style>",
          f"<script>{CHECK_JS}</script></head><body>", f"<h1>{_e(title)}</h1>"]
+    if notices:
+        h.append('<div class="banner" id="notices"><ul>'
+                 + "".join(f"<li><b>{_e(n)}</b></li>" for n in notices) + "</ul></div>")
     if stand_ins:
         h.append('<div class="banner" id="stand-ins"><b>This run uses stand-ins: its numbers '
                  "are not the paper's experiment.</b><ul>"
@@ -157,7 +162,8 @@ def render_html(
         h.append(f'<section id="{_e(sec.name)}"><h2>{_e(sec.title)}</h2>{sec.html}</section>')
     h.append("<h2>Tables</h2><p>Each cell: ours / paper (ours &minus; paper); bold = best of "
              "its column; &dagger; = stand-in value; <i>not run</i> = the experiment was not "
-             "part of this run.</p>")
+             "part of this run; <i>not measured: why</i> = it ran but this value could not "
+             "be computed; &mdash; = no published value.</p>")
     for t in tables:
         links = " | ".join(f'<a href="{_e(p)}">{_e(k)}</a>' for k, p in t.files.items())
         h.append(f'<section id="{_e(t.name)}"><h3>{_e(t.title)}</h3>'
@@ -194,9 +200,12 @@ def render_markdown(
     setup: pd.DataFrame,
     provenance: Mapping[str, Any],
     sections: Sequence[SectionEntry] = (),
+    notices: Sequence[str] = (),
 ) -> str:
     """The Markdown twin of :func:`render_html` (same content, same relative links)."""
     m = [f"# {_m(title)}", ""]
+    if notices:
+        m += [f"> **{_m(n)}**" for n in notices] + [""]
     if stand_ins:
         m += ["> **This run uses stand-ins: its numbers are not the paper's experiment.**", ">"]
         m += [f"> - {_m(s)}" for s in stand_ins]

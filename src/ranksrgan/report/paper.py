@@ -1,7 +1,8 @@
 """The paper's published numbers (``config/paper_results.yaml``) as a long DataFrame.
 
 One row per published value: ``table, row, dataset, metric, paper, better, note, source,
-caption``. The YAML keeps the paper's layout (see its header); it is checked against its
+caption`` (``paper`` NaN in a ``published: false`` table: rows beyond the paper). The YAML
+keeps the paper's layout (see its header); it is checked against its
 schema by :mod:`ranksrgan.paper_results` (the same check config validation makes), so a typo
 in the file stops the report with one line naming the file and the key. This module only
 flattens it.
@@ -58,7 +59,8 @@ def flatten_tables(tables: dict[str, Any], better: dict[str, str]) -> pd.DataFra
                             "row": str(row),
                             "dataset": str(ds),
                             "metric": metric,
-                            "paper": float(v),
+                            # null: a table beyond the paper (published: false)
+                            "paper": float("nan") if v is None else float(v),
                             "better": better[metric],
                             "note": str(notes.get(row, "")),
                             "source": t["source"],

@@ -4,7 +4,10 @@ The CSV keeps every cell field (machine-readable, long format). The other three 
 paper's layout, one row per paper row and one column per (dataset,) metric, each cell
 ``ours / paper (delta)``; the best value of a column is bold (ours and paper separately, as
 the paper bolds its best); a stand-in value carries a dagger and the table a footnote;
-a cell whose inputs were not run reads ``not run / paper``.
+a cell whose inputs were not run reads ``not run / paper``, one that cannot be computed
+``not measured: why / paper``; a cell without a published value (a table beyond the paper)
+reads ``ours / —``. The footnotes say how values were taken (each cell's ``detail``) and
+when they come from a shortened run.
 
 Names in the tables (paper row labels, dataset and metric names, notes, image and method
 names in footnotes) are data, never markup: each format escapes them its own way
@@ -18,6 +21,7 @@ import html
 import pandas as pd
 
 DAGGER = "\u2020"
+NO_PAPER = "\u2014"  # the paper column of a cell without a published value
 INTEGER_METRICS = ("Params (K)",)
 NOT_OK = ("not run", "failed", "not measured")  # cell statuses without our value
 
@@ -75,10 +79,11 @@ def escape(s: object, style: str) -> str:
 def cell_text(c: pd.Series, style: str = "plain") -> str:
     """``ours / paper (delta)`` of one cell in ``style`` (plain, md, tex, html), escaped for it.
 
-    A cell without our value reads its status; "not measured" adds its reason (e.g. "no
-    validation patches"), which is not in the footnotes' list of failures.
+    A cell without our value reads its status; "not measured" adds its reason (``not
+    measured: no validation patches``). A cell without a published value reads ``—`` for
+    the paper, and no delta.
     """
-    paper = fmt(c["paper"], c["metric"]) if pd.notna(c["paper"]) else "n/a"
+    paper = fmt(c["paper"], c["metric"]) if pd.notna(c["paper"]) else NO_PAPER
     if c["metric"] == "Data size (k)" and pd.notna(c["paper"]):
         paper = f"{c['paper']:g}"
     d = 2 if pd.isna(c["paper"]) else max(_decimals(c["paper"]), 2)
@@ -86,8 +91,8 @@ def cell_text(c: pd.Series, style: str = "plain") -> str:
         paper = _bold(paper, style)
     if c["status"] != "ok":
         status = str(c["status"])
-        if status == "not measured" and str(c.get("warning") or ""):
-            status += f" ({c['warning']})"
+        if status == "not measured":
+            status += f": {c.get('warning') or 'no reason recorded'}"
         return f"{escape(status, style)} / {paper}"
     ours = fmt(c["ours"], c["metric"], None if c["metric"] in INTEGER_METRICS else d)
     if c.get("best_ours"):
@@ -118,7 +123,7 @@ def wide(cells: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
     rows = list(dict.fromkeys(c["row"]))
     cols = list(dict.fromkeys(c["col"]))
     w = c.pivot(index="row", columns="col", values="text").reindex(index=rows, columns=cols)
-    w = w.fillna("")
+    w = w.fillna(NO_PAPER)  # a (row, column) the paper's table has no cell for
     notes = c.drop_duplicates("row").set_index("row")["note"].reindex(rows).fillna("")
     if notes.astype(bool).any():
         w.insert(0, "", [escape(n, style) for n in notes])
@@ -126,14 +131,31 @@ def wide(cells: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
     return w
 
 
+def _text(cells: pd.DataFrame, col: str) -> pd.Series:
+    """A text column of the cells ("" where absent or NaN: cells read back from a CSV)."""
+    if col not in cells.columns:
+        return pd.Series("", index=cells.index)
+    return cells[col].fillna("").astype(str)
+
+
 def footnotes(cells: pd.DataFrame) -> list[str]:
-    """Stand-in and warning notes of a table, one line each (plain text)."""
+    """Stand-in, shortened-run, warning and how-taken notes of a table, one line each."""
     lines = []
-    si = cells[cells["stand_in"] & (cells["status"] == "ok")]
+    ok = cells["status"] == "ok"
+    si = cells[cells["stand_in"] & ok]
     for note in dict.fromkeys(si["stand_in_note"].fillna("")):
         lines.append(f"{DAGGER} stand-in: {note or 'stand-in values'}")
+    short = _text(cells, "shortened")
+    for text in dict.fromkeys(short[ok & (short != "")]):
+        rows = ", ".join(dict.fromkeys(cells.loc[ok & (short == text), "row"].astype(str)))
+        lines.append(f"shortened run ({text}): the values of trained runs ({rows}) are not "
+                     "at the paper's schedule")
     for _, c in cells[cells["warning"].fillna("") != ""].iterrows():
         lines.append(f"{c['row']} {c['dataset']} {c['metric']}: {c['warning']}")
+    detail = _text(cells, "detail")
+    for i in cells.index[ok & (detail != "")]:
+        c = cells.loc[i]
+        lines.append(f"{c['row']} {c['metric']}: {detail[i]}")
     return list(dict.fromkeys(lines))
 
 

@@ -4,7 +4,12 @@
 per cell with ``ours``, ``paper``, ``delta`` (ours - paper), a ``status`` ("ok", "not run",
 "failed", "not measured"), the stand-in flag and note, and the best value per column marked
 for ours and for the paper separately (lowest NIQE / PI / 10-Ma, highest PSNR / SROCC / ...).
-A cell whose inputs were not run stays ``NaN`` with status "not run": nothing is invented.
+A cell whose inputs were not run stays ``NaN`` with status "not run": nothing is invented; a
+"not measured" cell says why in ``warning``; ``detail`` says how a value was taken (which
+file, which transform) and ``shortened`` marks a value of a trained run whose iterations were
+scaled (``train.iteration_scale``). Which run fills a row is the config's ``report`` mapping
+with ``report.tables.<table>`` laid over it (:func:`ranksrgan.table_plan.table_mapping`, the
+rule the table targets plan by).
 A mean is taken over the usable images only (finite value, no error) and the cell's
 ``warning`` counts every image left out, whatever made it unusable.
 Rendering (CSV / Markdown / LaTeX / HTML) lives in ``ranksrgan.report.render``.
@@ -13,15 +18,23 @@ Rendering (CSV / Markdown / LaTeX / HTML) lives in ``ranksrgan.report.render``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 # Paper metric name -> our score metric (10-Ma and RMSE are derived per image below); shared
 # with config validation, which checks the report section's labels against the same tables.
-from ranksrgan.paper_results import RANKDATA_METRICS, RANKER_METRICS, SCORE_METRICS
+from ranksrgan.paper_results import (
+    RANKDATA_METRICS,
+    RANKER_METRICS,
+    RANKER_PARAM_METRICS,
+    SCORE_METRICS,
+)
+from ranksrgan.table_plan import table_mapping
 
 CELL_COLUMNS = [
     "table",
@@ -42,7 +55,10 @@ CELL_COLUMNS = [
     "n",
     "from",
     "protocol",
+    "detail",
+    "shortened",
 ]
+SECTIONS = ("methods", "rankers", "rankdata")  # the mapping sections report.tables overrides
 POSITION = ("dataset", "image", "x", "y")  # one patch position of the rank dataset
 SUMMARY_COLUMNS = [
     "dataset",
@@ -68,7 +84,10 @@ class RunMapping:
     ``datasets``: paper dataset -> our dataset; ``dataset_stand_ins``: paper dataset -> why our
     dataset is only a stand-in for it (the demo's photos for PIRM-Test); ``methods``: paper row ->
     our SR method (score Parquets); ``rankers``: paper row -> Ranker name (``R/ranker/{name}``);
-    ``rankdata``: paper row -> rank-dataset name (``R/rankdata/{name}``).
+    ``rankdata``: paper row -> rank-dataset name (``R/rankdata/{name}``); ``tables``: per
+    table, section -> paper row -> name laid over the three above (``report.tables``, e.g.
+    Table 7's SRGAN row is srgan296); ``trained``: our SR methods produced by the training
+    stage -> their train preset (their cells are marked when the run was shortened).
     """
 
     datasets: dict[str, str] = field(default_factory=dict)
@@ -76,6 +95,14 @@ class RunMapping:
     methods: dict[str, str] = field(default_factory=dict)
     rankers: dict[str, str] = field(default_factory=dict)
     rankdata: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    trained: dict[str, str] = field(default_factory=dict)
+
+    def for_table(self, table: str) -> RunMapping:
+        """The mapping one table's cells follow: ``tables[table]`` laid over the sections."""
+        report = {**{s: getattr(self, s) for s in SECTIONS}, "tables": self.tables}
+        return replace(self, tables={},
+                       **{s: table_mapping(report, table, s) for s in SECTIONS})
 
 
 def _join(values) -> str:
@@ -161,40 +188,80 @@ def _srocc(a: pd.Series, b: pd.Series) -> float:
     return float(a.rank().corr(b.rank()))  # Spearman = Pearson on ranks (average ties)
 
 
-def ranker_summary(
-    evals: pd.DataFrame, sr1: str = "srgan", sr2: str = "esrgan", names: Collection[str] = ()
-) -> pd.DataFrame:
-    """Per Ranker: SROCC of output vs label, and E|SR1-SR2| (Table 5).
+RANKER_COLUMNS = ["name", "n", "n_patches", "n_excluded", "srocc", "e_sr1_sr2", "e_source",
+                  "e_n", "e_sr1", "e_sr2", "n_params", "n_params_from", "stand_in",
+                  "stand_in_note"]
+E_SIGMOID = "after sigmoid"  # e_source: eval_summary.json's e_sr1_sr2 (the Ranker stage's)
+E_RAW = "raw outputs"  # e_source: computed here from eval.parquet's outputs
 
-    E|SR1-SR2| is the mean absolute difference of the Ranker's outputs on the ``sr1`` and
-    ``sr2`` patches of one position; positions are matched on the index columns the
-    evaluation carries (``dataset``, ``image``, ``x``, ``y``), else it is NaN. Patches whose
-    output or label is NaN or infinite are left out of both (``n_excluded`` counts them;
-    ``n`` counts the patches used). ``names``: every Ranker whose evaluation was read; one
-    without any patch gets a row with ``n_patches`` 0 (its cells say "no validation
-    patches" rather than "not run").
+
+def _number(v: Any) -> float:
+    """A JSON number as float; NaN for null, a missing key or anything else."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return np.nan
+    return float(v)
+
+
+def _from_summary(row: dict, s: Mapping[str, Any]) -> dict:
+    """Lay the Ranker stage's own numbers (``eval_summary.json`` / ``model.json``) over a row
+    computed from eval.parquet: its E|SR1-SR2| (after the rank-content sigmoid) wins when it
+    is recorded at all, even null (no position held both patches); its parameter count."""
+    if "e_sr1_sr2" in s:
+        n = _number(s.get("n_sr1_sr2"))
+        row.update(e_sr1_sr2=_number(s["e_sr1_sr2"]), e_source=E_SIGMOID,
+                   e_n=int(n) if math.isfinite(n) else 0,
+                   e_sr1=str(s.get("sr1") or row["e_sr1"]),
+                   e_sr2=str(s.get("sr2") or row["e_sr2"]))
+    n = _number(s.get("n_params"))
+    if math.isfinite(n):
+        row.update(n_params=n, n_params_from=str(s.get("n_params_from") or "eval_summary.json"))
+    return row
+
+
+def ranker_summary(
+    evals: pd.DataFrame,
+    sr1: str = "srgan",
+    sr2: str = "esrgan",
+    names: Collection[str] = (),
+    summaries: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Per Ranker: SROCC of output vs label, E|SR1-SR2| (Table 5) and its parameter count.
+
+    E|SR1-SR2| is the Ranker stage's ``e_sr1_sr2`` of its ``eval_summary.json`` (in
+    ``summaries``, name -> that file's mapping): the distance after the rank-content loss's
+    sigmoid, ``e_source`` "after sigmoid". Only when the file does not record it is it
+    computed here from eval.parquet, ``e_source`` "raw outputs": the mean absolute
+    difference of the raw outputs on the ``sr1`` and ``sr2`` patches of one position
+    (positions matched on the index columns the evaluation carries, ``dataset``, ``image``,
+    ``x``, ``y``, else NaN). ``e_n``: positions in that mean. ``n_params``: the summary's
+    parameter count (NaN when the run did not record it). Patches whose output or label is
+    NaN or infinite are left out (``n_excluded`` counts them; ``n`` counts the patches used).
+    ``names``: every Ranker whose evaluation was read; one without any patch gets a row
+    with ``n_patches`` 0 (its cells say "no validation patches" rather than "not run").
     """
-    cols = ["name", "n", "n_patches", "n_excluded", "srocc", "e_sr1_sr2", "stand_in",
-            "stand_in_note"]
+    summaries = summaries or {}
     rows = []
     for name in sorted(set(map(str, names)) - set(evals["name"].astype(str))):
-        rows.append({"name": name, "n": 0, "n_patches": 0, "n_excluded": 0, "srocc": np.nan,
-                     "e_sr1_sr2": np.nan, "stand_in": False, "stand_in_note": ""})
+        rows.append(_from_summary(
+            {"name": name, "n": 0, "n_patches": 0, "n_excluded": 0, "srocc": np.nan,
+             "e_sr1_sr2": np.nan, "e_source": E_RAW, "e_n": 0, "e_sr1": sr1, "e_sr2": sr2,
+             "n_params": np.nan, "n_params_from": "", "stand_in": False, "stand_in_note": ""},
+            summaries.get(name) or {}))
     for name, g_all in evals.groupby("name", sort=True):
         out = pd.to_numeric(g_all["output"], errors="coerce").astype(float)
         lab = pd.to_numeric(g_all["label"], errors="coerce").astype(float)
         g = g_all[np.isfinite(out) & np.isfinite(lab)]
         keys = [c for c in POSITION if c in g.columns]
-        e = np.nan
-        if keys and "method" in g.columns:
+        e, e_n = np.nan, 0
+        if keys and "method" in g.columns and len(g):
             w = g.pivot_table(index=keys, columns="method", values="output", aggfunc="mean")
             if sr1 in w.columns and sr2 in w.columns:
                 diff = (w[sr1] - w[sr2]).abs().dropna()
-                e = float(diff.mean()) if len(diff) else np.nan
+                e, e_n = (float(diff.mean()) if len(diff) else np.nan), len(diff)
         si = (g_all["stand_in"].fillna("").astype(str) if "stand_in" in g_all.columns
               else pd.Series([""]))
         notes = [s for s in si if s not in ("", "False", "false", "0")]
-        rows.append(
+        rows.append(_from_summary(
             {
                 "name": name,
                 "n": len(g),
@@ -202,23 +269,44 @@ def ranker_summary(
                 "n_excluded": len(g_all) - len(g),
                 "srocc": _srocc(g["output"].astype(float), g["label"].astype(float)),
                 "e_sr1_sr2": e,
+                "e_source": E_RAW,
+                "e_n": e_n,
+                "e_sr1": sr1,
+                "e_sr2": sr2,
+                "n_params": np.nan,
+                "n_params_from": "",
                 "stand_in": bool(notes),
                 "stand_in_note": _join(n for n in notes if n not in ("True", "true", "1")),
-            }
-        )
-    return pd.DataFrame(rows, columns=cols).sort_values("name", ignore_index=True)
+            },
+            summaries.get(str(name)) or {},
+        ))
+    return pd.DataFrame(rows, columns=RANKER_COLUMNS).sort_values("name", ignore_index=True)
 
 
 def rankdata_summary(index: pd.DataFrame) -> pd.DataFrame:
-    """Per rank dataset: positions (patches per level, the paper's "data size"), rows, methods."""
-    cols = ["name", "positions", "rows", "methods", "images"]
+    """Per rank dataset: positions (patches per level, the paper's "data size"), rows, methods.
+
+    A position is one patch location (dataset, image, x, y) holding one patch per perceptual
+    level: what the supplement counts as its "pairs" (Table 1: 15 K and 150 K; Sec. 4.1 of the
+    paper: "150 K patches" per level, 90 % train / 10 % validation), over every split.
+    ``train_positions`` / ``val_positions`` split that count (NaN without a ``split`` column).
+    """
+    cols = ["name", "positions", "train_positions", "val_positions", "rows", "methods",
+            "images"]
     rows = []
     for name, g in index.groupby("name", sort=True):
         keys = [c for c in POSITION if c in g.columns]
+        per_split = {}
+        if "split" in g.columns:
+            for split in ("train", "val"):
+                per_split[split] = int(g.loc[g["split"] == split, keys].drop_duplicates()
+                                       .shape[0])
         rows.append(
             {
                 "name": name,
                 "positions": int(g[keys].drop_duplicates().shape[0]),
+                "train_positions": per_split.get("train", np.nan),
+                "val_positions": per_split.get("val", np.nan),
                 "rows": len(g),
                 "methods": int(g["method"].nunique()),
                 "images": int(g["image"].nunique()),
@@ -227,17 +315,86 @@ def rankdata_summary(index: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _e_detail(h: pd.Series) -> str:
+    """How a Ranker's E|SR1-SR2| was taken (the cell's ``detail``)."""
+    pair = (f"SR1 = {h['e_sr1']}, SR2 = {h['e_sr2']}"
+            + ("" if (h["e_sr1"], h["e_sr2"]) == ("srgan", "esrgan")
+               else " (srgan and esrgan not both in the index: its two highest levels)"))
+    if h["e_source"] == E_SIGMOID:
+        return (f"after sigmoid: E|sigmoid(R(SR1)) - sigmoid(R(SR2))| over {int(h['e_n'])} "
+                f"validation positions, the Ranker stage's eval_summary.json; {pair}")
+    return (f"raw outputs: E|R(SR1) - R(SR2)| over {int(h['e_n'])} validation positions, "
+            "computed from eval.parquet (its eval_summary.json has no e_sr1_sr2); "
+            f"{pair}; a rank and a regression Ranker's raw scales do not compare")
+
+
+def _ranker_cell(metric: str, h: pd.Series, out: dict) -> dict:
+    """A SROCC / E|SR1-SR2| / Params (K) cell from one Ranker's summary row."""
+    out.update(n=int(h["n"]), stand_in=bool(h["stand_in"]), stand_in_note=h["stand_in_note"])
+    if metric in RANKER_PARAM_METRICS:  # the network's size: no validation patch needed
+        out["n"] = 0
+        if pd.isna(h["n_params"]):
+            out.update(status="not measured",
+                       warning="parameter count not recorded by this Ranker run")
+            return out
+        out.update(ours=float(h["n_params"]) / 1000.0, status="ok",
+                   detail=f"n_params {int(h['n_params'])} / 1000, from the Ranker's "
+                          f"{h['n_params_from']}")
+        return out
+    # the Ranker ran, so "not run" would be wrong: its evaluation had nothing to measure
+    if int(h.get("n_patches", h["n"])) == 0 and not (
+        metric == "E|SR1-SR2|" and h["e_source"] == E_SIGMOID and pd.notna(h["e_sr1_sr2"])
+    ):
+        out.update(status="not measured", warning="no validation patches")
+        return out
+    excluded = int(h.get("n_excluded", 0))
+    if excluded:
+        out["warning"] = (f"{excluded} of {int(h['n_patches'])} validation patches have a "
+                          "NaN or infinite output or label, not used")
+    if metric == "SROCC":
+        if int(h["n"]) == 0:
+            out["status"] = "failed"
+            return out
+        if pd.isna(h["srocc"]):
+            out["status"] = "failed"
+            out["warning"] = _join([out["warning"], "not computable from the evaluation file"])
+            return out
+        out.update(ours=float(h["srocc"]), status="ok",
+                   detail=f"Spearman of output vs label over {int(h['n'])} validation "
+                          "patches (eval.parquet)")
+        return out
+    out["detail"] = _e_detail(h)
+    if pd.isna(h["e_sr1_sr2"]):
+        if int(h["n"]) == 0 and h["e_source"] == E_RAW:
+            out["status"] = "failed"
+            return out
+        where = ("eval_summary.json records none" if h["e_source"] == E_SIGMOID
+                 else "computed from eval.parquet")
+        out.update(status="not measured",
+                   warning=_join([out["warning"], "no validation position holds both the "
+                                  f"{h['e_sr1']} and {h['e_sr2']} patches ({where})"]))
+        return out
+    out["n"] = int(h["e_n"])
+    out.update(ours=float(h["e_sr1_sr2"]), status="ok")
+    return out
+
+
 def _ours_for(
     row: pd.Series,
     mapping: RunMapping,
     scores: pd.DataFrame,
     rankers: pd.DataFrame,
     rankdata: pd.DataFrame,
+    shortened: str = "",
 ) -> dict:
-    """Our value of one paper cell, or a status saying why there is none."""
+    """Our value of one paper cell, or a status saying why there is none.
+
+    ``mapping``: the table's own (:meth:`RunMapping.for_table`); ``shortened``: the text a
+    value of a trained run carries when the run's iterations were scaled ("" otherwise).
+    """
     metric = row["metric"]
     out = {"ours": np.nan, "status": "not run", "stand_in": False, "stand_in_note": "",
-           "warning": "", "n": 0, "from": "", "protocol": ""}
+           "warning": "", "n": 0, "from": "", "protocol": "", "detail": "", "shortened": ""}
     if metric in SCORE_METRICS:
         method = mapping.methods.get(row["row"])
         dataset = mapping.datasets.get(row["dataset"])
@@ -266,8 +423,10 @@ def _ours_for(
             out["status"] = "failed"
             return out
         out.update(ours=float(h["value"]), status="ok")
+        if method in mapping.trained:
+            out["shortened"] = shortened
         return out
-    if metric in RANKER_METRICS:
+    if metric in (*RANKER_METRICS, *RANKER_PARAM_METRICS):
         name = mapping.rankers.get(row["row"])
         if not name:
             return out
@@ -275,25 +434,9 @@ def _ours_for(
         hit = rankers[rankers["name"] == name]
         if hit.empty:
             return out
-        h = hit.iloc[0]
-        v = h["srocc"] if metric == "SROCC" else h["e_sr1_sr2"]
-        out.update(n=int(h["n"]), stand_in=bool(h["stand_in"]), stand_in_note=h["stand_in_note"])
-        # the Ranker ran, so "not run" would be wrong: its evaluation had nothing to measure
-        if int(h.get("n_patches", h["n"])) == 0:
-            out.update(status="not measured", warning="no validation patches")
-            return out
-        excluded = int(h.get("n_excluded", 0))
-        if excluded:
-            out["warning"] = (f"{excluded} of {int(h['n_patches'])} validation patches have a "
-                              "NaN or infinite output or label, not used")
-        if int(h["n"]) == 0:
-            out["status"] = "failed"
-            return out
-        if pd.isna(v):
-            out["status"] = "failed"
-            out["warning"] = _join([out["warning"], "not computable from the evaluation file"])
-            return out
-        out.update(ours=float(v), status="ok")
+        out = _ranker_cell(metric, hit.iloc[0], out)
+        if out["status"] == "ok" and metric in RANKER_METRICS:  # a trained Ranker's numbers
+            out["shortened"] = shortened
         return out
     if metric in RANKDATA_METRICS:
         name = mapping.rankdata.get(row["row"])
@@ -303,10 +446,16 @@ def _ours_for(
         hit = rankdata[rankdata["name"] == name]
         if hit.empty:
             return out
-        out.update(ours=hit.iloc[0]["positions"] / 1000.0, status="ok",
-                   n=int(hit.iloc[0]["positions"]))
+        h = hit.iloc[0]
+        split = ("" if pd.isna(h.get("train_positions", np.nan)) else
+                 f": {int(h['train_positions'])} train + {int(h['val_positions'])} val")
+        out.update(ours=h["positions"] / 1000.0, status="ok", n=int(h["positions"]),
+                   detail=f"{int(h['positions'])} positions{split} / 1000, from index.parquet; "
+                          "a position is one patch location with a patch per level, what the "
+                          "supplement counts as pairs (paper Sec. 4.1: 150 K patches per "
+                          "level)")
         return out
-    out["status"] = "not measured"
+    out.update(status="not measured", warning=f"the report has no reader for metric {metric}")
     return out
 
 
@@ -328,21 +477,33 @@ def mark_best(cells: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+def shortened_text(iteration_scale: float) -> str:
+    """``iterations x0.1 of the paper's`` for a scaled run; "" for the paper's schedule."""
+    return "" if iteration_scale == 1 else f"iterations x{iteration_scale:g} of the paper's"
+
+
 def compare(
     paper: pd.DataFrame,
     scores: pd.DataFrame,
     rankers: pd.DataFrame,
     rankdata: pd.DataFrame,
     mapping: RunMapping,
+    iteration_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Cells of one paper table (``paper``: its rows of the long published-values frame).
 
     ``scores`` is :func:`score_summary`'s output, ``rankers`` :func:`ranker_summary`'s,
     ``rankdata`` :func:`rankdata_summary`'s (any may be empty). Row order follows the paper.
+    Each table's cells follow ``mapping`` with that table's ``report.tables`` override laid
+    over it. ``iteration_scale`` (``train.iteration_scale``): when not 1, every value of a
+    trained run (scores of a trained method, a Ranker's SROCC and E|SR1-SR2|) is marked
+    ``shortened``.
     """
     rows = []
+    short = shortened_text(iteration_scale)
+    per_table = {t: mapping.for_table(t) for t in dict.fromkeys(paper["table"])}
     for _, r in paper.iterrows():
-        ours = _ours_for(r, mapping, scores, rankers, rankdata)
+        ours = _ours_for(r, per_table[r["table"]], scores, rankers, rankdata, short)
         delta = ours["ours"] - r["paper"] if ours["status"] == "ok" else np.nan
         rows.append({**r.to_dict(), **ours, "delta": delta})
     cells = pd.DataFrame(rows)
@@ -402,4 +563,7 @@ def as_mapping(d: Mapping | None) -> RunMapping:
         methods=dict(d.get("methods") or {}),
         rankers=dict(d.get("rankers") or {}),
         rankdata=dict(d.get("rankdata") or {}),
+        tables={t: {s: dict(v or {}) for s, v in (sec or {}).items()}
+                for t, sec in (d.get("tables") or {}).items()},
+        trained=dict(d.get("trained") or {}),
     )
