@@ -197,3 +197,29 @@ def test_a_missing_schema_stops_validation_never_skips(tmp_path, monkeypatch, ca
                         "--out", str(tmp_path / "o")], capsys)
     assert rc == 1 and "config schema not found" in err and "never used unvalidated" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_report_job_does_not_change_with_scheduler_resources():
+    """`resources:` sizes jobs for a scheduler; the report job's command (its params, a rerun
+    trigger) is the same whatever they are, while a report setting still changes it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    snakemake = Path(sys.executable).parent / "snakemake"
+
+    def report_line(*extra: str) -> str:
+        proc = subprocess.run(
+            [str(snakemake), "-n", "-p", "--forceall", "--nolock", "--configfile",
+             "config/demo.yaml", *extra],
+            cwd=repo, capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lines = [ln for ln in proc.stdout.splitlines() if "ranksrgan report build" in ln]
+        assert len(lines) == 1
+        return lines[0]
+
+    base = report_line()
+    assert report_line("--config", "resources={light: {runtime: 99}}") == base
+    assert report_line("--config", "report={title: other}") != base

@@ -181,3 +181,33 @@ def test_every_shipped_config_is_within_the_size_limits():
         if path.name == "paper_results.yaml":
             continue
         load_config(path)
+
+
+def test_checks_once_held_in_rule_files_run_when_the_config_loads(demo_cfg):
+    """What sr/score/train rule files used to check themselves is refused by validate_config
+    (so `ranksrgan status` and the train CLI's --config mode refuse it too)."""
+    cfg = copy.deepcopy(demo_cfg)
+    cfg["methods"]["fsrcnn"].pop("train_preset", None)
+    cfg["methods"]["fsrcnn"].pop("weights", None)
+    with pytest.raises(RankSRGANError, match=r"'methods.fsrcnn': give 'weights' or 'train_preset'"):
+        validate_config(cfg, SCHEMA, "demo.yaml")
+    cfg = copy.deepcopy(demo_cfg)
+    cfg.pop("metric_models")
+    assert {"ma", "pi"} & set(cfg["score"]["metrics"])
+    with pytest.raises(RankSRGANError, match=r"demo.yaml: config key 'metric_models.nrqm'"):
+        validate_config(cfg, SCHEMA, "demo.yaml")
+
+
+def test_trained_method_takes_its_network_from_the_preset(demo_cfg):
+    """arch / arch_options left out of a trained method: the preset's generator, stated once."""
+    from ranksrgan.config import method_network
+
+    cfg = copy.deepcopy(demo_cfg)
+    gen = cfg["train"]["presets"]["fsrcnn"]["generator"]
+    spec = cfg["methods"]["fsrcnn"]
+    spec.pop("arch"), spec.pop("arch_options", None)
+    validate_config(cfg, SCHEMA, "demo.yaml")
+    assert method_network(cfg, "fsrcnn") == (gen["arch"], gen.get("options", {}))
+    cfg["methods"]["fsrcnn"]["train_preset"] = "nope"
+    with pytest.raises(RankSRGANError, match="methods.fsrcnn"):
+        validate_config(cfg, SCHEMA, "demo.yaml")

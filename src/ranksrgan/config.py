@@ -157,7 +157,10 @@ def _check_references(config: dict[str, Any], source: str) -> None:
                 f"{source}: config key '{key}': unknown {kind} '{value}' "
                 f"(known: {', '.join(sorted(known)) or 'none'})"
             )
+    _check_network_methods(config, source)
     _check_trained_methods(config, source)
+    _check_score_models(config, source)
+    _check_vgg19(config, source)
     _check_rankdata(config, source)
     _check_stage_rankers(config, source)
     _check_metric_names(config.get("score", {}).get("metrics", []), source)
@@ -355,6 +358,66 @@ def _check_rankdata(config: dict[str, Any], source: str) -> None:
             )
 
 
+def method_network(config: dict[str, Any], method: str) -> tuple[str, dict[str, Any]]:
+    """(arch, arch options) a network method runs: its own ``arch`` / ``arch_options``, or,
+    when it has a ``train_preset`` and leaves them out, the preset's generator (one statement
+    of the network: the preset's)."""
+    from ranksrgan.presets import resolve_preset
+
+    spec = config["methods"][method]
+    arch, options = spec.get("arch"), spec.get("arch_options")
+    if (arch is None or options is None) and spec.get("train_preset"):
+        presets = (config.get("train") or {}).get("presets") or {}
+        gen = resolve_preset(presets, spec["train_preset"]).get("generator") or {}
+        arch = arch if arch is not None else gen.get("arch")
+        options = options if options is not None else gen.get("options", {})
+    if arch is None:
+        raise RankSRGANError(f"config key 'methods.{method}.arch' (missing key)")
+    return arch, dict(options or {})
+
+
+def _check_network_methods(config: dict[str, Any], source: str) -> None:
+    """A network method names weights or a train preset, and an arch (its own or its
+    preset's generator): decided when the config loads, not when a job needs it."""
+    presets = (config.get("train") or {}).get("presets") or {}
+    for m, spec in (config.get("methods") or {}).items():
+        if spec["kind"] != "network":
+            continue
+        if "weights" not in spec and "train_preset" not in spec:
+            raise RankSRGANError(
+                f"{source}: config key 'methods.{m}': give 'weights' or 'train_preset' (or both)"
+            )
+        if "arch" not in spec and spec.get("train_preset") not in presets:
+            raise RankSRGANError(
+                f"{source}: config key 'methods.{m}.arch' (missing key): needed unless the "
+                "method's train_preset names the generator"
+            )
+
+
+def _check_score_models(config: dict[str, Any], source: str) -> None:
+    """Ma / PI scores need the NRQM model."""
+    metrics = set((config.get("score") or {}).get("metrics", []))
+    if {"ma", "nrqm", "pi"} & metrics and not (config.get("metric_models") or {}).get("nrqm"):
+        raise RankSRGANError(
+            f"{source}: config key 'metric_models.nrqm' (missing key): ma/pi need the NRQM model"
+        )
+
+
+def _check_vgg19(config: dict[str, Any], source: str) -> None:
+    """A preset whose perceptual loss uses ImageNet VGG19 needs ``weights.vgg19``."""
+    from ranksrgan.presets import needs_vgg19
+
+    presets = (config.get("train") or {}).get("presets") or {}
+    if (config.get("weights") or {}).get("vgg19") is not None:
+        return
+    for name in presets:
+        if needs_vgg19(presets, name):
+            raise RankSRGANError(
+                f"{source}: config key 'weights.vgg19' (missing key): needed by "
+                f"train.presets.{name}.losses.perceptual.weights: vgg19"
+            )
+
+
 def _check_trained_methods(config: dict[str, Any], source: str) -> None:
     """A trained method must build the network its preset trains (else sr fails late)."""
     presets = config.get("train", {}).get("presets", {})
@@ -368,7 +431,9 @@ def _check_trained_methods(config: dict[str, Any], source: str) -> None:
         gen = resolve_preset(presets, spec["train_preset"]).get("generator") or {}
         for key, preset_key in (("arch", "arch"), ("arch_options", "options")):
             want = gen.get(preset_key)
-            have = spec.get(key, {} if key == "arch_options" else None)
+            if key not in spec:
+                continue  # left out: taken from the preset (method_network)
+            have = spec[key]
             if want is not None and have != want:
                 raise RankSRGANError(
                     f"{source}: config key 'methods.{m}.{key}': {have} differs from "
@@ -432,6 +497,7 @@ def weights_choice(
     registry = config.get("weights") or {}
     if w is None:
         return None, None
+    choices: list[tuple[str | None, dict[str, Any]]]
     if isinstance(w, dict):
         choices = [(None, w)]
     else:

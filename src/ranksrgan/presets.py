@@ -54,6 +54,13 @@ def resolve_preset(presets: dict[str, Any], name: str) -> dict[str, Any]:
     return merged
 
 
+def needs_vgg19(presets: dict[str, Any], name: str) -> bool:
+    """Whether preset ``name``'s perceptual loss uses the ImageNet VGG19 file (not the
+    random stand-in)."""
+    per = (resolve_preset(presets, name).get("losses") or {}).get("perceptual") or {}
+    return bool(per.get("weight")) and per.get("weights", "vgg19") == "vgg19"
+
+
 def preset_hash(preset: dict[str, Any]) -> str:
     """sha256 of the resolved preset's canonical JSON (recorded in G.json)."""
     return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()

@@ -24,7 +24,7 @@ if REPORT:
             runtime=stage_runtime("light"),
         params:
             # the resolved config (every --configfile and --config applied), not a file name
-            config_json=json.dumps(config, sort_keys=True),
+            config_json=REPORT_CONFIG_JSON,
             out=lambda wildcards, output: os.path.dirname(output.html),
             # not passed on: a change of the report section rebuilds the report
             settings=json.dumps(REPORT, sort_keys=True),

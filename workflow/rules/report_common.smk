@@ -3,6 +3,12 @@ import json
 import os
 
 REPORT = config.get("report") or {}
+# The resolved config the report job gets: every section it reads (the tables' mapping, the
+# "setup vs paper" keys, provenance), not `resources:`, so that resizing jobs for a
+# scheduler does not rerun the report (params are a rerun trigger).
+REPORT_CONFIG_JSON = json.dumps(
+    {k: v for k, v in config.items() if k != "resources"}, sort_keys=True
+)
 
 
 def report_inputs(wildcards=None):

@@ -1,17 +1,8 @@
 # Input/parameter functions of the score stage (kept apart from the rules: snakemake --lint).
-from ranksrgan.errors import RankSRGANError
 from ranksrgan.metric_version import METRICS_VERSION
 
 SCORE = config.get("score", {})
 NRQM = config.get("metric_models", {}).get("nrqm", {})
-
-
-def _check_score_config():
-    """One-line error when Ma/PI are asked for without a model (references: ranksrgan.config)."""
-    if _needs_nrqm() and not NRQM:
-        raise RankSRGANError(
-            "config key 'metric_models.nrqm' (missing key): ma/pi need the NRQM model"
-        )
 
 
 def _needs_nrqm():
@@ -60,6 +51,3 @@ def score_shards(wildcards):
 def score_targets():
     """Gathered score tables of every configured dataset x method."""
     return TARGETS["score"]
-
-
-_check_score_config()

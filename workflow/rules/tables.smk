@@ -39,7 +39,7 @@ if TABLES:
             mem_mb=stage_mem_mb("light"),
             runtime=stage_runtime("light"),
         params:
-            config_json=json.dumps(config, sort_keys=True),
+            config_json=REPORT_CONFIG_JSON,
             out=lambda wildcards, output: os.path.dirname(output.html),
         shell:
             "ranksrgan report build --config-json {params.config_json:q} --paper {input.paper:q}"
