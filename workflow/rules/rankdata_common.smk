@@ -63,14 +63,17 @@ def rankdata_shards(wildcards):
 
 
 def rankdata_gather_args(wildcards, input):
+    """`ranksrgan rankdata gather` arguments: the shards and the split (rule, fraction, seed,
+    one --group per split.groups entry)."""
     split = RANKDATA[wildcards.name]["split"]
     return " ".join(
         [
             cli_flags("--shard", input.rows),
             f"--split {shq(split['by'])} --val-fraction {shq(split['val_fraction'])}",
             f"--seed {shq(split['seed'])}",
+            cli_flags("--group", [",".join(g) for g in split.get("groups") or []]),
         ]
-    )
+    ).strip()
 
 
 def rankdata_targets():

@@ -22,6 +22,16 @@ def _off_or(kind):
     return parse
 
 
+def _image_group(text: str) -> list[str]:
+    """argparse type of ``--group``: comma-separated image names, none empty, two or more."""
+    names = [n.strip() for n in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected two or more comma-separated image names, got {text!r}"
+        )
+    return names
+
+
 def _levels(specs: list[str]):
     from ranksrgan.rankdata.shard import HR, Level
 
@@ -86,7 +96,14 @@ def _gather(args: argparse.Namespace) -> int:
     from ranksrgan.rankdata.index import gather
 
     index, stats = gather(
-        args.shard, args.out, args.stats, args.images, args.split, args.val_fraction, args.seed
+        args.shard,
+        args.out,
+        args.stats,
+        args.images,
+        args.split,
+        args.val_fraction,
+        args.seed,
+        groups=args.group or [],
     )
     print(
         f"{args.out}: {stats['rows']} rows, {stats['positions']} positions of "
@@ -148,6 +165,14 @@ def register(subparsers) -> None:
     g.add_argument("--split", choices=["image", "patch"], default="image")
     g.add_argument("--val-fraction", type=fraction, default=0.1)
     g.add_argument("--seed", type=nonnegative_int, default=0)
+    g.add_argument(
+        "--group",
+        action="append",
+        type=_image_group,
+        metavar="IMAGE,IMAGE[,...]",
+        help="images that always share a split (near-duplicates; --split image only; repeat "
+        "per group; a name that is no source image is an error)",
+    )
     g.add_argument("--out", required=True, help="R/rankdata/{name}/index.parquet")
     g.add_argument("--images", required=True, help="R/rankdata/{name}/images.parquet")
     g.add_argument("--stats", required=True, help="R/rankdata/{name}/stats.json")

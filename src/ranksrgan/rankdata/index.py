@@ -164,8 +164,13 @@ def gather(
     split_by: str = "image",
     val_fraction: float = 0.1,
     seed: int = 0,
+    groups: Sequence[Sequence[str]] = (),
 ) -> tuple[pd.DataFrame, dict]:
-    """Join the shards, assign the split, write the index, the image table and the stats."""
+    """Join the shards, assign the split, write the index, the image table and the stats.
+
+    ``groups``: image names that always share a split (:mod:`ranksrgan.rankdata.split`),
+    checked against every source image of the shards' image tables.
+    """
     out = Path(out)
     patches, images = read_shard_tables(shards)
     methods = (
@@ -191,7 +196,9 @@ def gather(
     patches = patches.sort_values(POSITION + ["level"], kind="stable").reset_index(drop=True)
     if patches.empty:
         raise RankSRGANError(f"{out}: {_empty_reason(out, images, len(bad_pos))}")
-    patches["split"] = assign_split(patches, split_by, val_fraction, seed) if len(patches) else []
+    patches["split"] = assign_split(
+        patches, split_by, val_fraction, seed, groups, known=images["image"].astype(str)
+    )
     index = patches[INDEX_COLUMNS]
 
     split_of_image = patches.drop_duplicates(["dataset", "image"]).set_index(["dataset", "image"])[
@@ -223,6 +230,7 @@ def gather(
             "by": split_by,
             "val_fraction": val_fraction,
             "seed": seed,
+            "groups": [list(map(str, g)) for g in groups],
             "images": {
                 s: int(n)
                 for s, n in n_pos.drop_duplicates(["dataset", "image", "split"])["split"]
