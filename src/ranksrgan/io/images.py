@@ -77,12 +77,12 @@ def read_image(path: str | os.PathLike, policy: ImagePolicy = ImagePolicy()) -> 
     elif arr.shape[2] == 2:  # LA
         arr = np.concatenate([np.repeat(arr[:, :, :1], 3, axis=2), arr[:, :, 1:]], axis=2)
     if arr.shape[2] == 4:
-        rgb, a = arr[:, :, :3].astype(np.float64), arr[:, :, 3]
+        rgb, a = arr[:, :, :3], arr[:, :, 3]
         if a.min() == 255 or policy.alpha == "drop":
             arr = rgb
         elif policy.alpha == "white":
             af = a[:, :, None].astype(np.float64) / 255.0
-            arr = np.round(rgb * af + 255.0 * (1 - af)).astype(np.uint8)
+            arr = np.round(rgb.astype(np.float64) * af + 255.0 * (1 - af)).astype(np.uint8)
         else:
             raise RankSRGANError(f"{p}: image has transparency (image policy alpha=error)")
     h, w = arr.shape[:2]
