@@ -125,6 +125,8 @@ def _check_published(tables: Any, src: str) -> None:
     for name, t in tables.items():
         if not isinstance(t, dict) or not isinstance(t.get("rows"), dict):
             continue
+        if not isinstance(t.get("published", True), bool):
+            continue  # the schema names that key
         published = is_published(t)
         for row, vals in t["rows"].items():
             if not isinstance(vals, dict):

@@ -234,7 +234,10 @@ def _trained(mapping: RunMapping, sr: pd.DataFrame) -> dict[str, str]:
     if sr.empty or "weights" not in sr.columns:
         return trained
     for method, g in sr.groupby("method", sort=True):
-        w = [str(x) for x in g["weights"].dropna() if str(x).startswith("train:")]
+        named = [str(x) for x in g["weights"].dropna() if str(x)]
+        if not named:  # bicubic, or a manifest older than the weights column: the config
+            continue
+        w = [x for x in named if x.startswith("train:")]
         if w:
             trained[str(method)] = w[0].removeprefix("train:")
         else:
