@@ -43,7 +43,7 @@ if TABLES:
             out=lambda wildcards, output: os.path.dirname(output.html),
         shell:
             "ranksrgan report build --config-json {params.config_json:q} --paper {input.paper:q}"
-            " --out {params.out:q} --scores {input.scores:q}"
+            " --out {params.out:q} --tables {wildcards.table:q} --scores {input.scores:q}"
             " --data-manifests {input.data:q} --sr-manifests {input.sr:q}"
             " --rankdata {input.rankdata:q} --rankers {input.rankers:q} > {log:q} 2>&1"
 
