@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.contracts import HR
 
 
 def schema_file() -> Path:
@@ -134,7 +135,7 @@ def _check_references(config: dict[str, Any], source: str) -> None:
     ]
     # Score rows may also be the pseudo-method HR (the reference images themselves).
     refs += [
-        (f"score.methods[{i}]", name, {"HR": None, **methods}, "method")
+        (f"score.methods[{i}]", name, {HR: None, **methods}, "method")
         for i, name in enumerate(config.get("score", {}).get("methods", []))
     ]
     refs += [
@@ -159,10 +160,10 @@ def _check_references(config: dict[str, Any], source: str) -> None:
             )
     _check_network_methods(config, source)
     _check_trained_methods(config, source)
-    _check_score_models(config, source)
-    _check_vgg19(config, source)
     _check_rankdata(config, source)
     _check_stage_rankers(config, source)
+    _check_score_models(config, source)
+    _check_vgg19(config, source)
     _check_metric_names(config.get("score", {}).get("metrics", []), source)
 
 
@@ -184,7 +185,7 @@ def _report_references(
         (f"report.tables.{t}.methods", (over or {}).get("methods"))
         for t, over in per_table.items()
     ]:
-        refs += [(f"{prefix}.{k}", v, {"HR": None, **methods}, "method")
+        refs += [(f"{prefix}.{k}", v, {HR: None, **methods}, "method")
                  for k, v in (section or {}).items()]
     refs += [
         (f"report.curves.{k}", v, presets, "train preset")
@@ -324,7 +325,7 @@ def _rankdata_references(
         ]
         # A level may be the pseudo-method HR (the data stage's HR image, RankSRGAN-HR).
         refs += [
-            (f"rankdata.{name}.methods[{i}]", m, {"HR": None, **methods}, "method")
+            (f"rankdata.{name}.methods[{i}]", m, {HR: None, **methods}, "method")
             for i, m in enumerate(spec.get("methods", []))
         ]
     return refs

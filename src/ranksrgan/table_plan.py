@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ranksrgan.io.contracts import HR
 from ranksrgan.layout import Layout
 from ranksrgan.paper_results import RANKDATA_METRICS, RANKER_METRICS, SCORE_METRICS, row_datasets
 
@@ -62,7 +63,7 @@ def table_inputs(config: dict[str, Any], paper: dict[str, Any], table: str) -> d
                     continue
                 out["scores"].append(lay.score_table(ds, method))
                 out["data"].append(lay.data_manifest(ds))
-                if method != "HR":
+                if method != HR:
                     out["sr"].append(lay.sr_manifest(method, ds))
         if metrics & set(RANKER_FILE_METRICS) and row in rankers:
             out["rankers"].append(lay.ranker_eval(rankers[row]))

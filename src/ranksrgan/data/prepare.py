@@ -37,12 +37,13 @@ from ranksrgan.io import (
     write_bytes_atomic,
     write_png,
 )
+from ranksrgan.io.contracts import DATA_MANIFEST_COLUMNS
 from ranksrgan.io.names import name_problem
 from ranksrgan.io.parquet import write_manifest
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["image", "hr_path", "lr_path", "height", "width", "hr_sha256", "lr_sha256"]
+MANIFEST_COLUMNS = list(DATA_MANIFEST_COLUMNS)
 # Names the HR/LR recipe in each sidecar: change it when the code makes different pixels from
 # the same member and settings, so that old pairs are rebuilt.
 RECIPE = "modcrop + imresize_im2double bicubic, v1"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.atomic import write_parquet_atomic
+from ranksrgan.io.contracts import read_table
 from ranksrgan.io.names import contained_path, name_problem, plain_name, stays_inside
 
 
@@ -119,16 +119,7 @@ def read_manifest(
     (values the reader builds file names from, e.g. ``image``) that is not a plain file name.
     """
     p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: {what} not found")
-    try:
-        df = pd.read_parquet(p)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        msg = " ".join(str(exc).split())[:200]
-        raise RankSRGANError(f"{p}: unreadable {what} ({msg})") from None
-    for c in columns:
-        if c not in df.columns:
-            raise RankSRGANError(f"{p}: {what} lacks column '{c}'")
+    df = read_table(p, columns, what)
     check_names(df, names, f"{p} ({what})")
     df = resolve_paths(df, p.parent, root, f"{p} ({what})")
     return df.sort_values("image", kind="stable").reset_index(drop=True)

@@ -32,8 +32,8 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
+from ranksrgan.io.contracts import RANK_INDEX_COLUMNS, RANK_INDEX_EXTRA_COLUMNS
 from ranksrgan.io.parquet import write_manifest
-from ranksrgan.io.rank_index import RANK_INDEX_COLUMNS
 from ranksrgan.io.shards import read_shards
 from ranksrgan.rankdata.shard import (
     IMAGE_COLUMNS,
@@ -44,14 +44,7 @@ from ranksrgan.rankdata.shard import (
 )
 from ranksrgan.rankdata.split import assign_split
 
-INDEX_COLUMNS = [
-    *RANK_INDEX_COLUMNS,
-    "sharpness",
-    "niqe_gap",
-    "sha256",
-    "hr_sha256",
-    "stand_in",
-]
+INDEX_COLUMNS = [*RANK_INDEX_COLUMNS, *RANK_INDEX_EXTRA_COLUMNS]
 POSITION = ["dataset", "image", "y", "x"]
 HIST_BINS = 30
 

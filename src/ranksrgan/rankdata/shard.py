@@ -37,6 +37,7 @@ import torch
 
 from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image
+from ranksrgan.io.contracts import HR, RANK_PATCH_COLUMNS
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, shard_rows
 from ranksrgan.io.verify import verify_sha256
@@ -47,27 +48,9 @@ from ranksrgan.rankdata.selection import cap_positions, image_seed, sharpness
 
 log = logging.getLogger(__name__)
 
-HR = "HR"
 OK, SMALL = "ok", "smaller than one patch"
 
-PATCH_COLUMNS = [
-    "dataset",
-    "image",
-    "x",
-    "y",
-    "size",
-    "method",
-    "level",
-    "path",
-    "sha256",
-    "hr_sha256",
-    "score",
-    "label",
-    "metric",
-    "sharpness",
-    "niqe_gap",
-    "stand_in",
-]
+PATCH_COLUMNS = list(RANK_PATCH_COLUMNS)
 PATCH_DTYPES = {
     "dataset": str,
     "image": str,

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.contracts import RANK_INDEX_COLUMNS, read_table
 from ranksrgan.io.names import contained_path, rank_index_root
-from ranksrgan.io.rank_index import RANK_INDEX_COLUMNS
 from ranksrgan.io.verify import verify_sha256
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,7 @@ class RankIndex:
 def read_rank_index(path: str | os.PathLike) -> RankIndex:
     """Read and check the rank index; one-line errors name the file and the problem."""
     p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: rank index not found")
-    try:
-        df = pd.read_parquet(p)
-    except Exception as exc:  # noqa: BLE001  (pyarrow raises several types for a damaged file)
-        raise RankSRGANError(f"{p}: unreadable rank index ({type(exc).__name__})") from None
-    for c in COLUMNS:
-        if c not in df.columns:
-            raise RankSRGANError(f"{p}: rank index lacks column '{c}'")
+    df = read_table(p, COLUMNS, "rank index")
     bad_split = sorted(set(df["split"].astype(str)) - {"train", "val"})
     if bad_split:
         raise RankSRGANError(f"{p}: rank index split must be train or val, found '{bad_split[0]}'")

@@ -32,6 +32,7 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image
+from ranksrgan.io.contracts import HR, SCORE_COLUMNS
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, require_files, shard_rows
 from ranksrgan.io.verify import verify_sha256
@@ -39,23 +40,7 @@ from ranksrgan.metrics import Metric
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [
-    "dataset",
-    "method",
-    "image",
-    "metric",
-    "value",
-    "height",
-    "width",
-    "colour",
-    "shave",
-    "protocol",
-    "params_hash",
-    "stand_in",
-    "stand_in_note",
-    "error",
-]
-HR = "HR"
+COLUMNS = list(SCORE_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import read_image, write_png
+from ranksrgan.io.contracts import DATA_MANIFEST_COLUMNS, SR_MANIFEST_COLUMNS
 from ranksrgan.io.device import pick_device
 from ranksrgan.io.parquet import read_manifest, write_manifest
 from ranksrgan.io.shards import (
@@ -46,22 +47,8 @@ from ranksrgan.sr.inference import (
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["image", "hr_path", "lr_path", "height", "width", "hr_sha256", "lr_sha256"]
-SHARD_COLUMNS = [
-    "image",
-    "method",
-    "path",
-    "height",
-    "width",
-    "sr_sha256",
-    "lr_sha256",
-    "weights",
-    "weights_sha256",
-    "runtime_s",
-    "device",
-    "precision",
-    "stand_in",
-]
+MANIFEST_COLUMNS = list(DATA_MANIFEST_COLUMNS)
+SHARD_COLUMNS = list(SR_MANIFEST_COLUMNS)
 
 
 @dataclass(frozen=True)
