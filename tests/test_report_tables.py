@@ -245,6 +245,7 @@ def test_data_size_counts_positions_not_patches(tmp_path, paper):
     assert c["ours"] == pytest.approx(4 / 1000) and c["n"] == 4
     assert c["detail"].startswith("4 positions: 2 train + 2 val / 1000, from index.parquet")
     assert "pairs" in c["detail"]
+    assert cell_text(c) == "0.004 / 150 (-149.996)"  # a small run's size still shows
 
 
 # ------------------------------------------------------------ 3: one table's page
@@ -456,7 +457,7 @@ def test_supp_fig3_histograms_of_table5_rankers(tmp_path, monkeypatch):
         b"\x89PNG"
     assert "figures/supp_fig3_niqe_outputs.png" in html
     # the Ma Rankers of Table 5 are not mapped: Fig. 4 is skipped with the reason
-    assert ("not run: Table 5&#x27;s Ma regression and Ma rank row not mapped to a Ranker"
+    assert ("not run: Table 5&#x27;s Ma regression and Ma rank rows not mapped to a Ranker"
             in html)
 
 

@@ -270,8 +270,9 @@ def _histogram_figure(
     names = {row: t5.get(row) for row in (reg_row, rank_row)}
     unmapped = [row for row, name in names.items() if not name]
     if unmapped:
-        return [], caption, (f"Table 5's {' and '.join(unmapped)} row not mapped to a Ranker "
-                             "(report.rankers)")
+        rows = "row" if len(unmapped) == 1 else "rows"
+        return [], caption, (f"Table 5's {' and '.join(unmapped)} {rows} not mapped to a "
+                             "Ranker (report.rankers)")
     have = set(evals["name"].astype(str))
     absent = [f"{names[row]} ({row})" for row in names if names[row] not in have]
     if absent:

@@ -87,6 +87,8 @@ def cell_text(c: pd.Series, style: str = "plain") -> str:
     if c["metric"] == "Data size (k)" and pd.notna(c["paper"]):
         paper = f"{c['paper']:g}"
     d = 2 if pd.isna(c["paper"]) else max(_decimals(c["paper"]), 2)
+    if c["metric"] == "Data size (k)":
+        d = 3  # positions / 1000: every position shows (a small run's 0.004, not 0.00)
     if c.get("best_paper"):
         paper = _bold(paper, style)
     if c["status"] != "ok":
