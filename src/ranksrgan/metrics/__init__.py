@@ -1,4 +1,4 @@
-"""Perceptual and fidelity metrics under the PIRM-SR protocol, by name.
+"""Perceptual and distortion (PSNR / SSIM) metrics under the PIRM-SR protocol, by name.
 
 ``create_metric(name, device, **options)`` returns a callable: no-reference metrics take an RGB
 batch N x 3 x H x W in [0, 1] and return N scores (float64, on the CPU); full-reference ones
@@ -109,13 +109,13 @@ def create_metric(name: str, device: str | torch.device = "cpu", **options: Any)
         _check_options(key, options, allowed)
         return build_ma(dev, **options)
     if key in ("psnr", "ssim"):
-        from ranksrgan.metrics import fidelity
+        from ranksrgan.metrics import distortion
 
         _check_options(key, options, {"colour", "shave", "quantize"})
         colour = options.get("colour", "y")
         shave_px = int(options.get("shave", 4))
         quantize = bool(options.get("quantize", True))
-        fn = fidelity.psnr if key == "psnr" else fidelity.ssim
+        fn = distortion.psnr if key == "psnr" else distortion.ssim
 
         def run(x, ref):
             return fn(x, ref, colour=colour, shave_px=shave_px, quantize=quantize)

@@ -1,9 +1,9 @@
 """Model files of the metrics: the vendored NIQE parameters and the NRQM (Ma) forests.
 
 The NRQM model (``NRQM_model.mat``, Ma et al.'s released regression forests) is fetched like
-every weight file (one downloader, :mod:`ranksrgan.io.download`): a URL and sha256 come from
-the config, the file lands in a cache folder, and when it is absent and cannot be downloaded
-the error is one line naming file and URL.
+every downloaded file (the one policy, :func:`ranksrgan.io.fetch.fetch_cached`): a URL and
+sha256 come from the config, the file lands in a cache folder, and when it is absent and cannot
+be downloaded the error is one line naming file and URL.
 A synthetic stand-in of the same structure (:mod:`ranksrgan.metrics.synthetic`) carries a
 marker variable that :func:`load_nrqm` reports, so a synthetic score cannot pass as real.
 """
@@ -19,7 +19,9 @@ import scipy.io
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file
-from ranksrgan.io.download import download
+from ranksrgan.io.fetch import fetch_cached
+from ranksrgan.io.integrity import check_mat_file
+from ranksrgan.io.transport import BACKOFF_S, RETRIES, TIMEOUT_S
 
 NRQM_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/NRQM_model.mat"
 SYNTHETIC_MARKER = "synthetic_marker"
@@ -112,13 +114,17 @@ def load_nrqm(path: str | os.PathLike) -> NRQMModel:
     return NRQMModel(forests, linear, sha256_file(p), synthetic, note, str(p))
 
 
-def check_mat_file(path: str | os.PathLike) -> None:
-    """Show that a MATLAB ``.mat`` file reads completely (a transfer cut short does not)."""
-    try:
-        scipy.io.loadmat(path)
-    except Exception as exc:  # noqa: BLE001 (ValueError, OSError, EOFError, zlib/struct errors)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RankSRGANError(f"{path}: not a complete .mat file ({first[:160]})") from None
+def check_nrqm_file(path: str | os.PathLike) -> None:
+    """Show that a file is a whole, real NRQM model: it reads completely
+    (:func:`ranksrgan.io.integrity.check_mat_file`), has pyiqa's NRQM layout and is not the
+    synthetic stand-in (the content check of a fetched ``metric_models.nrqm``)."""
+    check_mat_file(path)
+    model = load_nrqm(path)
+    if model.synthetic:
+        raise RankSRGANError(
+            f"{path}: is a SYNTHETIC stand-in ({model.note}); "
+            "set metric_models.nrqm.synthetic: true to use it"
+        )
 
 
 def ensure_model_file(
@@ -126,35 +132,26 @@ def ensure_model_file(
     url: str | None,
     sha256: str | None,
     *,
-    timeout_s: float = 60,
-    retries: int = 2,
-    backoff_s: float = 1.0,
+    timeout_s: float = TIMEOUT_S,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
 ) -> Path:
-    """Return ``path``, downloading it from ``url`` first when it is missing.
+    """Return ``path`` verified: kept when it checks out, else downloaded from ``url`` first.
 
-    The download uses the project's one downloader (:func:`ranksrgan.io.download.download`:
-    retries, validated resume, length check, atomic rename). Without a ``sha256`` a ``.mat``
-    file must read completely (:func:`check_mat_file`) before it is kept.
+    The one cached-file policy (:func:`ranksrgan.io.fetch.fetch_cached`: reuse when verified,
+    else download with retries, validated resume and an atomic rename, verify, pin). Without
+    a full ``sha256`` a ``.mat`` file must read completely (:func:`check_mat_file`) before it
+    is kept, and its hash is pinned in ``sha256.lock`` beside it.
 
     Raises:
-        RankSRGANError: one line naming the file and the URL when the file is absent and the
-            download fails, or when its sha256 differs from ``sha256``.
+        RankSRGANError: one line naming the file and the URL when the file is absent or
+            rejected and the download fails, or when a download's sha256 differs from
+            ``sha256``.
     """
     p = Path(path)
-    if not p.is_file():
-        if not url:
-            raise RankSRGANError(f"{p}: model file not found and no URL configured")
-        check = check_mat_file if sha256 is None and p.suffix.lower() == ".mat" else None
-        try:
-            download([url], p, sha256=sha256, sha256_source="configured", check=check,
-                     retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
-        except RankSRGANError as exc:
-            raise RankSRGANError(
-                f"{p}: model file missing and download from {url} failed ({exc}); "
-                f"download it by hand to that path"
-            ) from None
-    if sha256:
-        got = sha256_file(p)
-        if got != sha256:
-            raise RankSRGANError(f"{p}: sha256 {got} differs from the configured {sha256}")
+    fetch_cached(
+        [url] if url else [], p, sha256=sha256, sha256_source="configured",
+        check=check_mat_file if p.suffix.lower() == ".mat" else None, what="model file",
+        retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+    )
     return p

@@ -31,7 +31,7 @@ import torch
 from scipy.special import gamma as gamma_fn
 
 from ranksrgan.errors import MetricUndefinedError
-from ranksrgan.metrics.fidelity import valid_filter
+from ranksrgan.metrics.distortion import valid_filter
 from ranksrgan.metrics.resize import imresize_double
 
 BLOCK = 96

@@ -35,7 +35,7 @@ import torch
 from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.metrics import Metric
 from ranksrgan.metrics.colour import COLOURS, rgb_to_luma, shave
-from ranksrgan.metrics.fidelity import ssim_window, valid_filter
+from ranksrgan.metrics.distortion import ssim_window, valid_filter
 from ranksrgan.metrics.models import Forest, NRQMModel, load_nrqm
 from ranksrgan.metrics.nrqm_fast import norm_sender_normalized, resize
 

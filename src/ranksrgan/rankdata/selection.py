@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ranksrgan.metrics import Metric, create_metric
 from ranksrgan.metrics.colour import rgb_to_luma
-from ranksrgan.metrics.fidelity import valid_filter
+from ranksrgan.metrics.distortion import valid_filter
 
 SHARPNESS_BLOCK = 96
 _RADIUS = 3  # 7x7 window

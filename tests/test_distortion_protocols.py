@@ -1,4 +1,4 @@
-"""PSNR/SSIM protocols, named (issue 18, fidelity item 6).
+"""PSNR/SSIM (distortion) protocols, named: the unrounded vs uint8-rounded Y of the score.
 
 ``pirm_matlab`` (uint8-rounded Y, PIRM's MATLAB code, ``quantize=True``) vs ``authors_python``
 (unrounded Y, the authors' Python test script, ``quantize=False``): on real photographs the
@@ -16,7 +16,7 @@ import skimage.data
 import torch
 
 from ranksrgan.imresize import imresize
-from ranksrgan.metrics import create_metric, fidelity
+from ranksrgan.metrics import create_metric, distortion
 from ranksrgan.report.tables import Y_PROTOCOL_NAMES, protocols
 
 
@@ -32,16 +32,16 @@ def _bicubic_pair(name: str) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("photo", ["astronaut", "chelsea"])
 def test_rounded_and_unrounded_y_differ_by_the_documented_small_amount(photo):
     sr, hr = _bicubic_pair(photo)
-    p = {q: float(fidelity.psnr(sr, hr, quantize=q)) for q in (True, False)}
-    s = {q: float(fidelity.ssim(sr, hr, quantize=q)) for q in (True, False)}
-    # documented in ranksrgan.metrics.fidelity: 0.003-0.014 dB, SSIM about 0.001
+    p = {q: float(distortion.psnr(sr, hr, quantize=q)) for q in (True, False)}
+    s = {q: float(distortion.ssim(sr, hr, quantize=q)) for q in (True, False)}
+    # documented in ranksrgan.metrics.distortion: 0.003-0.014 dB, SSIM about 0.001
     assert 0.001 < p[False] - p[True] < 0.02, p
     assert 0.0002 < s[False] - s[True] < 0.002, s
     # the named protocols are exactly those two settings, through the metric factory too
-    for name, quantize in fidelity.Y_PROTOCOLS.items():
+    for name, quantize in distortion.Y_PROTOCOLS.items():
         m = create_metric("psnr", quantize=quantize)
         assert float(m(sr.float(), hr.float())) == pytest.approx(p[quantize], abs=1e-3)
-        assert fidelity.protocol_name(quantize) == name
+        assert distortion.protocol_name(quantize) == name
 
 
 def test_each_report_table_names_its_psnr_ssim_protocol():
@@ -57,4 +57,4 @@ def test_each_report_table_names_its_psnr_ssim_protocol():
     assert ("NIQE", None) in named  # only PSNR/SSIM have the two protocols
     assert Y_PROTOCOL_NAMES[True].startswith("pirm_matlab")
     assert Y_PROTOCOL_NAMES[False].startswith("authors_python")
-    assert set(fidelity.Y_PROTOCOLS) == {v.split(" ")[0] for v in Y_PROTOCOL_NAMES.values()}
+    assert set(distortion.Y_PROTOCOLS) == {v.split(" ")[0] for v in Y_PROTOCOL_NAMES.values()}

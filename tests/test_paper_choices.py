@@ -1,4 +1,5 @@
-"""The paper's exact setup as named choices (issue 18, fidelity items 1-5).
+"""The paper's exact setup as named choices (which ESRGAN / SRGAN, weights lists,
+precision, bn_replicas, sub-images, D init, beta2).
 
 Weights slots for the authors' shared-drive files (ESRGAN_SuperSR.pth, BasicSR's SRGAN.pth),
 the BasicSR-SRGAN preset, per-replica BatchNorm (2-GPU DataParallel), Kaiming init of D and
