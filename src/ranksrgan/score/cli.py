@@ -85,7 +85,9 @@ def _synthetic(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``score`` subcommand and its sub-subcommands."""
-    p = subparsers.add_parser("score", help="perceptual and distortion (PSNR/SSIM) scores of SR outputs")
+    p = subparsers.add_parser(
+        "score", help="perceptual and distortion (PSNR/SSIM) scores of SR outputs"
+    )
     sub = p.add_subparsers(dest="score_cmd", metavar="CMD", required=True)
 
     r = sub.add_parser("run", help="score a dataset x method (one shard, or all images)")
