@@ -532,7 +532,7 @@ def test_paper_schedule_has_no_shortened_marks(tmp_path):
 def test_bad_iteration_scale_names_the_key():
     cfg = {"train": {"iteration_scale": "fast"}, "report": {"datasets": {}, "methods": {}}}
     assert _one_line(settings_from_config, cfg, "c.yaml", str(PAPER)) == (
-        "config key 'train.iteration_scale': expected a positive number, got 'fast'")
+        "c.yaml: config key 'train.iteration_scale': expected a positive number, got 'fast'")
 
 
 def test_trained_methods_follow_the_sr_manifests():

@@ -58,16 +58,18 @@ def settings_from_config(config: dict[str, Any], config_path: str, paper_path: s
         setup=setup,
         environment=environment(),
         mini_study=MiniStudy.from_mapping(rep["mini_study"]) if rep.get("mini_study") else None,
-        iteration_scale=iteration_scale(config),
+        iteration_scale=iteration_scale(config, config_path),
     )
 
 
-def iteration_scale(config: dict[str, Any]) -> float:
-    """``train.iteration_scale`` (default 1: the paper's schedule); a positive number."""
+def iteration_scale(config: dict[str, Any], source: str = "config") -> float:
+    """``train.iteration_scale`` (default 1: the paper's schedule); a positive number
+    (one-line error naming ``source`` and the key otherwise)."""
     v = (config.get("train") or {}).get("iteration_scale", 1)
     if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
         raise RankSRGANError(
-            f"config key 'train.iteration_scale': expected a positive number, got {v!r}"
+            f"{source}: config key 'train.iteration_scale': expected a positive number, "
+            f"got {v!r}"
         )
     return float(v)
 
