@@ -90,7 +90,7 @@ def figure_tables(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str
         "fig6_convergence": named("table2"),  # Sec. 4.3, beside Table 2
         "fig5_crops": named("table2"),
         "ranker_srocc": having(RANKER_METRICS),
-        "score_distributions": having(SCORE_METRICS),
+        "score_distributions": having(tuple(SCORE_METRICS)),
         "rankdata_stats": list(dict.fromkeys([*named("table1"), *having(("Data size (k)",))])),
         "pd_plane": having(("PI",), ("PSNR",)),
         "supp_fig1_convergence": named("supp_table1"),
@@ -267,7 +267,7 @@ def _histogram_figure(
     caption = (f"Supplement {number}: histograms of the {metric} label, the regression "
                f"Ranker's and the rank Ranker's outputs on the SRGAN and ESRGAN validation "
                f"patches (Table 5's {reg_row} and {rank_row} Rankers, their eval.parquet).")
-    names = {row: t5.get(row) for row in (reg_row, rank_row)}
+    names = {row: t5.get(row, "") for row in (reg_row, rank_row)}
     unmapped = [row for row, name in names.items() if not name]
     if unmapped:
         rows = "row" if len(unmapped) == 1 else "rows"
@@ -282,6 +282,11 @@ def _histogram_figure(
                                 title=f"{metric} label and Ranker outputs (supplement {number})")
     return paths, caption, ("" if paths else
                             "a Ranker's evaluation has no finite srgan or esrgan validation patch")
+
+
+def _given(paths: list[Path]) -> Callable[[], list[Path]]:
+    """A figure maker that returns paths drawn already."""
+    return lambda: paths
 
 
 def build_report(
@@ -386,7 +391,7 @@ def build_report(
     add("fig5_crops", "Fig. 5: crops per method",
         f"Centre crop of {where}; whole-image NIQE/PSNR under each crop.",
         lambda: F.crop_grid(crops, box, fdir / "fig5_crops", f"Fig. 5 style crops: {where}")
-        if crops else [], where)
+        if crops and box is not None else [], where)
     add("ranker_srocc", "Ranker output vs label",
         "Validation patches of each Ranker; SROCC between output and label (supplement).",
         lambda: F.ranker_scatter(evals, rsum, fdir / "ranker_srocc"),
@@ -395,7 +400,7 @@ def build_report(
         if wanted(fig):
             paths, caption, reason = _histogram_figure(fig, evals, mapping, fdir / fig)
             add(fig, f"Supplement {number}: {metric} label vs Ranker outputs", caption,
-                lambda paths=paths: paths, reason)
+                _given(paths), reason)
     add("score_distributions", "Per-image score distributions",
         "Boxes of per-image scores per method (triangles: means).",
         lambda: F.score_distributions(scores, fdir / "score_distributions"),
