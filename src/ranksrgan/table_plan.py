@@ -22,7 +22,7 @@ from ranksrgan.paper_results import RANKDATA_METRICS, RANKER_METRICS, SCORE_METR
 # Metrics a Ranker's own files fill besides its evaluation metrics (its parameter count).
 RANKER_FILE_METRICS = (*RANKER_METRICS, "Params (K)")
 # What the report reads, by the report CLI's input groups.
-INPUT_GROUPS = ("scores", "data", "sr", "rankdata", "rankers")
+INPUT_GROUPS = ("scores", "data", "sr", "train", "rankdata", "rankers")
 
 
 def table_names(paper: dict[str, Any]) -> list[str]:
@@ -44,6 +44,9 @@ def table_inputs(config: dict[str, Any], paper: dict[str, Any], table: str) -> d
 
     A row whose label the report section does not map gets no file (its cells read
     "not run"); config validation already refuses labels that are no row of any table.
+    ``train``: the ``G.json`` of every trained method the rows map to (its training runs for
+    the table anyway), for the convergence figures the table's page draws; a curve whose
+    preset the table does not train is left out rather than trained for a figure.
     """
     lay = Layout.of(config)
     rep = config.get("report") or {}
@@ -62,6 +65,9 @@ def table_inputs(config: dict[str, Any], paper: dict[str, Any], table: str) -> d
                 if ds is None:
                     continue
                 out["scores"].append(lay.score_table(ds, method))
+                preset = ((config.get("methods") or {}).get(method) or {}).get("train_preset")
+                if preset:
+                    out["train"].append(lay.train_meta(preset))
                 out["data"].append(lay.data_manifest(ds))
                 if method != HR:
                     out["sr"].append(lay.sr_manifest(method, ds))

@@ -44,7 +44,7 @@ if TABLES:
         shell:
             "ranksrgan report build --config-json {params.config_json:q} --paper {input.paper:q}"
             " --out {params.out:q} --tables {wildcards.table:q} --scores {input.scores:q}"
-            " --data-manifests {input.data:q} --sr-manifests {input.sr:q}"
+            " --data-manifests {input.data:q} --sr-manifests {input.sr:q} --train {input.train:q}"
             " --rankdata {input.rankdata:q} --rankers {input.rankers:q} > {log:q} 2>&1"
 
 
