@@ -1,4 +1,5 @@
-"""The project's one downloader (ranksrgan.io.download) against a loopback HTTP server.
+"""The project's one downloader (ranksrgan.io.transport) and its checks (ranksrgan.io.integrity)
+against a loopback HTTP server.
 
 Real small payloads: zips and tars of scikit-image photos, a torch state dict, a .mat file.
 """
@@ -20,7 +21,8 @@ from PIL import Image
 from skimage import data
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.download import check_archive, check_torch_file, download
+from ranksrgan.io.integrity import check_archive, check_torch_file
+from ranksrgan.io.transport import download
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 

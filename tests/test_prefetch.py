@@ -1,7 +1,9 @@
-"""Every download is its own login-node rule (issue 17 item 2): the VGG19 perceptual-loss
-weights (`train_fetch_vgg19`, `ranksrgan train fetch-vgg19`) beside the archives, SR weights
-and NRQM model; training jobs get the file as an input and never download; `snakemake
-prefetch` fetches every download of a config and nothing else."""
+"""Every download is a login-node job (issue 17 item 2) of one of two rules running the one
+fetch command, `ranksrgan data download` (issue 23 item 5): `download_archive` for archives,
+`fetch_file` for every other file (SR weights, the VGG19 perceptual-loss file, the NRQM model),
+with no ruleorder and the retries of the config's `data.download` everywhere; training jobs
+get the VGG19 file as an input and never download; `snakemake prefetch` fetches every download
+of a config and nothing else."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_server import LoopbackServer  # noqa: E402
 
-DOWNLOAD_RULES = {"download_archive", "sr_fetch_weights", "train_fetch_vgg19", "score_nrqm_fetch"}
+DOWNLOAD_RULES = {"download_archive", "fetch_file"}
 
 
 def snakemake(*args: str, timeout: int = 180) -> str:
@@ -40,11 +42,19 @@ def job_counts(out: str) -> dict[str, int]:
             for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
 
 
+def rule_blocks(out: str, rule: str) -> list[str]:
+    blocks = re.findall(rf"^rule {rule}:\n((?:    .*\n)+(?:Shell command: .*\n)?)", out,
+                        flags=re.MULTILINE)
+    assert blocks, f"rule {rule} not planned"
+    return blocks
+
+
 def rule_block(out: str, rule: str) -> str:
-    m = re.search(rf"^rule {rule}:\n((?:    .*\n)+(?:Shell command: .*\n)?)", out,
-                  flags=re.MULTILINE)
-    assert m, f"rule {rule} not planned"
-    return m.group(1)
+    return rule_blocks(out, rule)[0]
+
+
+def job_output(block: str) -> str:
+    return block.splitlines()[0].split("output: ", 1)[1]
 
 
 def test_paper_prefetch_plans_every_download_and_train_jobs_wait_for_vgg19(tmp_path):
@@ -56,22 +66,60 @@ def test_paper_prefetch_plans_every_download_and_train_jobs_wait_for_vgg19(tmp_p
     counts = job_counts(out)
     archives = {spec["archive"] for spec in paper["datasets"].values()}
     assert counts["download_archive"] == len(archives) == 6
-    assert counts["sr_fetch_weights"] == counts["train_fetch_vgg19"] == 1
-    assert counts["score_nrqm_fetch"] == 1
+    # every other download (ESRGAN's weights, VGG19, the NRQM model): the one rule
+    assert counts["fetch_file"] == 3 and not set(counts) - DOWNLOAD_RULES - {
+        "prefetch", "train_srgan", "train_srresnet", "prepare_dataset"}
     vgg = f"{cache}/weights/vgg19-dcbb9e9d.pth"
-    wanted = [vgg, f"{cache}/metric_models/NRQM_model.mat"]
-    wanted += [f"{cache}/archives/{a}.{paper['archives'][a]['type']}" for a in archives]
+    nrqm = f"{cache}/metric_models/NRQM_model.mat"
+    esrgan = f"{cache}/weights/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"
+    fetched = {job_output(b): b for b in rule_blocks(out, "fetch_file")}
+    assert set(fetched) == {vgg, nrqm, esrgan}
+    wanted = [*fetched] + [f"{cache}/archives/{a}.{paper['archives'][a]['type']}" for a in archives]
     prefetch_inputs = rule_block(out, "prefetch").splitlines()[0].split("input: ", 1)[1]
-    assert set(wanted) <= set(prefetch_inputs.split(", "))
-    assert len(prefetch_inputs.split(", ")) == 9  # + ESRGAN's weights; nothing that is computed
-    # the VGG19 rule fetches with the config's size and sha256
-    fetch = rule_block(out, "train_fetch_vgg19")
+    assert sorted(prefetch_inputs.split(", ")) == sorted(wanted)  # nothing that is computed
+    # every download job runs the one command with the config's data.download retries
+    dl = paper["data"]["download"]
+    retries = (f"--retries {dl['retries']} --backoff-s {dl['backoff_s']} "
+               f"--timeout-s {dl['timeout_s']}")
+    blocks = [*fetched.values(), *rule_blocks(out, "download_archive")]
+    for block in blocks:
+        cmd = block.split("Shell command: ", 1)[1]
+        assert cmd.startswith("ranksrgan data download --url ") and retries in cmd, cmd
+        assert f"--out {job_output(block)} " in cmd
+    # each with its entry's size, sha256 and content check
     vgg_entry = paper["weights"]["vgg19"]
-    assert f"--size {vgg_entry['size']}" in fetch and vgg_entry["sha256"] in fetch
+    assert f"--sha256 {vgg_entry['sha256']} --size {vgg_entry['size']} --check torch" in (
+        fetched[vgg])
+    assert "--sha256 none --check nrqm" in fetched[nrqm] and nrqm in fetched[nrqm]
+    assert "--check torch --name-prefix" in fetched[esrgan]
     # a training job: the VGG19 file is one of its inputs and handed over as --vgg19
     train = rule_block(out, "train_srgan")
     assert vgg in train.splitlines()[0]
     assert f"--vgg19 {vgg}" in train and "--config" not in train
+
+
+def test_sr_weights_that_are_the_vgg19_file_are_one_download(tmp_path):
+    """The same file named by a method's weights and weights.vgg19 (what needed a ruleorder):
+    one fetch_file job, the entries merged; entries that disagree are one line."""
+    paper = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    vgg = paper["weights"]["vgg19"]
+    paper["methods"]["vggnet"] = {"kind": "network", "arch": "srresnet",
+                                  "weights": {"url": vgg["url"], "sha256": None}}
+    cfg = tmp_path / "vgg_twice.yaml"
+    cfg.write_text(yaml.safe_dump(paper))
+    out = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", str(cfg),
+                    "--config", f"results_dir={tmp_path / 'res'}", "--", "prefetch")
+    assert job_counts(out)["fetch_file"] == 3
+    block = next(b for b in rule_blocks(out, "fetch_file") if "vgg19-dcbb9e9d.pth" in b)
+    assert f"--sha256 {vgg['sha256']} --size {vgg['size']}" in block  # merged, not lost
+    paper["methods"]["vggnet"]["weights"]["sha256"] = "0" * 64
+    cfg.write_text(yaml.safe_dump(paper))
+    proc = subprocess.run([str(SNAKEMAKE), "-n", "--nolock", "--configfile", str(cfg),
+                           "--config", f"results_dir={tmp_path / 'res'}", "--", "prefetch"],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode != 0
+    assert re.search(r"config keys '.*' and 'weights\.vgg19' both fetch \S+vgg19-dcbb9e9d\.pth, "
+                     r"with different sha256", proc.stdout + proc.stderr)
 
 
 def test_demo_downloads_nothing(tmp_path):
@@ -81,7 +129,7 @@ def test_demo_downloads_nothing(tmp_path):
                     "--", "prefetch", f"{tmp_path}/train/esrgan/G.pth")
     counts = job_counts(out)
     # the train target needs the demo's archive, built here and "downloaded" from a file:
-    assert not (DOWNLOAD_RULES - {"download_archive"}) & set(counts), counts
+    assert "fetch_file" not in counts, counts
     urls = re.findall(r"--url (\S+)", rule_block(out, "download_archive"))
     assert urls and all(u.startswith("file:") for u in urls)
     assert rule_block(out, "prefetch").splitlines()[0].strip().startswith("jobid")  # no input
@@ -111,9 +159,12 @@ def test_download_rules_are_localrules():
             rules = {r.name for r in workflow.rules}
             assert DOWNLOAD_RULES | {"prefetch"} <= rules
             assert DOWNLOAD_RULES | {"prefetch"} <= set(workflow._localrules)
-            assert not {r for r in rules if r.startswith("train_") and r != "train_fetch_vgg19"} & (
-                set(workflow._localrules)
-            )
+            assert not list(workflow._ruleorder)  # one rule per downloaded file: no ruleorder
+            fetching = {r.name for r in workflow.rules if "download" in (r.shellcmd or "")
+                        or "fetch" in (r.shellcmd or "")}
+            assert fetching == DOWNLOAD_RULES  # and both run the one fetch command
+            assert all(workflow.get_rule(r).shellcmd.startswith("ranksrgan data download ")
+                       for r in DOWNLOAD_RULES)
     finally:
         os.chdir(cwd)
 
@@ -126,14 +177,15 @@ def _tiny_vgg_file() -> tuple[str, bytes]:
     return f"/models/vgg19-{hashlib.sha256(body).hexdigest()[:8]}.pth", body
 
 
-def test_fetch_vgg19_cli_downloads_verifies_and_keeps(tmp_path, capsys):
+def test_fetch_command_downloads_verifies_and_keeps_a_weights_file(tmp_path, capsys):
     path, body = _tiny_vgg_file()
     with LoopbackServer() as srv:
         srv.files[path] = body
         srv.drop_first[path] = 100  # the first transfer is cut short: retried, never kept
         out = tmp_path / "cache" / "weights" / Path(path).name
-        args = ["train", "fetch-vgg19", "--url", srv.url(path), "--size", str(len(body)),
-                "--out", str(out), "--retries", "3", "--backoff-s", "0"]
+        args = ["data", "download", "--url", srv.url(path), "--size", str(len(body)),
+                "--check", "torch", "--name-prefix", "--out", str(out), "--retries", "3",
+                "--backoff-s", "0"]
         assert main(args) == 0
         assert out.read_bytes() == body
         n = len(srv.requests)
@@ -141,15 +193,11 @@ def test_fetch_vgg19_cli_downloads_verifies_and_keeps(tmp_path, capsys):
         capsys.readouterr()
         # a wrong hash: one line naming the URL, nothing cached
         bad = tmp_path / "c2" / "weights" / Path(path).name
-        rc = main(["train", "fetch-vgg19", "--url", srv.url(path), "--sha256", "0" * 64,
-                   "--out", str(bad), "--retries", "1", "--backoff-s", "0"])
+        rc = main(["data", "download", "--url", srv.url(path), "--sha256", "0" * 64,
+                   "--check", "torch", "--out", str(bad), "--retries", "1", "--backoff-s", "0"])
         err = capsys.readouterr().err.strip()
         assert rc == 1 and "sha256" in err and path in err and len(err.splitlines()) == 1
         assert not bad.exists()
-        # --out must be where the cache keeps the file (the train rule's input)
-        rc = main(["train", "fetch-vgg19", "--url", srv.url(path),
-                   "--out", str(tmp_path / "x.pth")])
-        assert rc == 1 and "is not where the cache keeps" in capsys.readouterr().err
 
 
 def _vgg_config(tmp_path: Path, url: str, body: bytes) -> Path:
@@ -174,10 +222,10 @@ def test_prefetch_runs_the_vgg19_rule_and_training_never_downloads(tmp_path, cap
                    "--init", str(tmp_path / "G.pth")])
         err = capsys.readouterr().err.strip()
         assert rc == 1 and "training never downloads" in err and not srv.requests
-        # the login node's one target: runs train_fetch_vgg19 (the demo's archive is local)
+        # the login node's one target: runs fetch_file (the demo's archive is local)
         out = snakemake("prefetch", "--cores", "1", "--configfile", str(cfg), timeout=300)
-        assert "train_fetch_vgg19" in out
+        assert "fetch_file" in out
         cached = tmp_path / "cache" / "weights" / Path(path).name
         assert cached.read_bytes() == body
         assert [p for p, _ in srv.requests] == [path]
-        assert (tmp_path / "res" / "logs" / "train" / "fetch_vgg19.log").is_file()
+        assert Path(f"{tmp_path}/res/logs/fetch/{cached}.log").is_file()

@@ -369,7 +369,7 @@ def test_fetch_local_path(tmp_path):
         weights.fetch({"path": str(tmp_path / "missing.pth"), "sha256": None}, tmp_path)
 
 
-# --- downloads through the project's one downloader (ranksrgan.io.download), loopback HTTP
+# --- downloads through the one cached-file policy (ranksrgan.io.fetch), loopback HTTP
 
 
 @pytest.fixture

@@ -192,11 +192,87 @@ def shard_images(section, shard):
     return images
 
 
+# --- Downloads: every file goes through one command, `ranksrgan data download` (the one
+# cached-file policy: reuse when verified, else download, verify, pin), with the retry
+# settings of the config's data.download section. Archives: rule download_archive
+# (data.smk); every other downloaded file: rule fetch_file (fetch.smk).
+
+
+def fetch_cli_args(urls, sha256, size=None, check=None, name_prefix=False):
+    """`ranksrgan data download` arguments for one file (all but --out), shell-quoted."""
+    dl = config["data"]["download"]
+    args = [
+        cli_flags("--url", urls),
+        f"--sha256 {shq(sha256 or 'none')}",
+        f"--size {shq(size)}" if size else "",
+        f"--check {shq(check)}" if check else "",
+        "--name-prefix" if name_prefix else "",
+        f"--retries {shq(dl['retries'])} --backoff-s {shq(dl['backoff_s'])}",
+        f"--timeout-s {shq(dl['timeout_s'])}",
+    ]
+    return " ".join(a for a in args if a)
+
+
+def _fetch_spec(key, entry, check, name_prefix):
+    return {
+        "key": key,
+        "urls": [entry["url"]] if entry.get("url") else [],
+        "sha256": entry.get("sha256"),
+        "size": entry.get("size"),
+        "check": check,
+        "name_prefix": name_prefix,
+    }
+
+
+def fetched_files():
+    """Every downloaded file but the archives, path -> what rule fetch_file passes on: the SR
+    methods' weights (WEIGHT_FILES), the perceptual losses' VGG19 file (VGG19_DOWNLOAD), the
+    real NRQM model. One path is one download: config entries that fetch the same file must
+    agree (a value one of them leaves out comes from the other). Called once every stage's
+    helpers are included (they define the names used here).
+    """
+    from ranksrgan.errors import RankSRGANError
+
+    wanted = [
+        _fetch_spec(f"weights file {name}", entry, "torch", True)
+        for name, entry in WEIGHT_FILES.items()
+    ]
+    paths = [LAYOUT.cached_weights(entry) for entry in WEIGHT_FILES.values()]
+    if VGG19_DOWNLOAD:
+        wanted.append(_fetch_spec("weights.vgg19", VGG19, "torch", True))
+        paths.append(VGG19_DOWNLOAD)
+    if NRQM and not NRQM.get("synthetic", False):
+        wanted.append(_fetch_spec("metric_models.nrqm", NRQM, "nrqm", False))
+        paths.append(NRQM["path"])
+    files = {}
+    for path, spec in zip(paths, wanted):
+        have = files.setdefault(path, dict(spec))
+        for k, v in spec.items():
+            if k == "key" or v in (None, []):
+                continue
+            if have[k] in (None, []):
+                have[k] = v
+            elif have[k] != v:
+                raise RankSRGANError(
+                    f"config keys '{have['key']}' and '{spec['key']}' both fetch {path}, "
+                    f"with different {k}: {have[k]!r} and {v!r}"
+                )
+    return files
+
+
+def fetch_file_args(wildcards):
+    """`ranksrgan data download` arguments of rule fetch_file's file."""
+    spec = FETCHED[wildcards.fetched_file]
+    return fetch_cli_args(
+        spec["urls"], spec["sha256"], spec["size"], spec["check"], spec["name_prefix"]
+    )
+
+
 def prefetch_targets():
     """Every download of the config (the `prefetch` target, run on a login node): archives
-    with a network URL, SR weights, the VGG19 perceptual-loss file, the NRQM model. Local
-    (`file:`) archives, the demo's synthetic NRQM model and a random VGG19 are not downloads.
-    Called after every stage's rules are included (they define the names used here).
+    with a network URL and every file of rule fetch_file (SR weights, the VGG19
+    perceptual-loss file, the NRQM model). Local (`file:`) archives, the demo's synthetic NRQM
+    model and a random VGG19 are not downloads. Called after every stage's rules are included.
     """
     archives = {spec["archive"] for spec in config["datasets"].values()}
     files = [
@@ -205,11 +281,7 @@ def prefetch_targets():
         if archive in archives
         and any(not u.startswith("file:") for u in config["archives"][archive]["urls"])
     ]
-    files += [LAYOUT.cached_weights(entry) for entry in WEIGHT_FILES.values()]
-    if VGG19_DOWNLOAD:
-        files.append(VGG19_DOWNLOAD)
-    if NRQM and not NRQM.get("synthetic", False):
-        files.append(NRQM["path"])
+    files += list(FETCHED)
     return list(dict.fromkeys(files))
 
 

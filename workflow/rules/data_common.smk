@@ -24,17 +24,9 @@ def archive_local_sources(wildcards):
 
 
 def download_args(wildcards):
+    """The one fetch command's arguments for an archive (fetch_cli_args, common.smk)."""
     spec = _archive_spec(wildcards)
-    dl = config["data"]["download"]
-    return " ".join(
-        [
-            cli_flags("--url", spec["urls"]),
-            f"--sha256 {shq(spec['sha256'] or 'none')}",
-            f"--size {shq(spec['size'])}" if spec.get("size") else "",
-            f"--retries {shq(dl['retries'])} --backoff-s {shq(dl['backoff_s'])}",
-            f"--timeout-s {shq(dl['timeout_s'])}",
-        ]
-    )
+    return fetch_cli_args(spec["urls"], spec["sha256"], spec.get("size"), "archive")
 
 
 def prepare_args(wildcards):

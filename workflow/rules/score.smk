@@ -21,28 +21,8 @@ if NRQM.get("synthetic", False):
         shell:
             "ranksrgan score synthetic-nrqm --out {output:q} --seed 0 > {log:q} 2>&1"
 
-elif NRQM:
 
-    # The model download runs where Snakemake runs (a login node on a cluster).
-    localrules:
-        score_nrqm_fetch,
-
-    rule score_nrqm_fetch:
-        output:
-            NRQM["path"],
-        log:
-            f"{LOGS}/score/nrqm_fetch.log",
-        conda:
-            ENV
-        threads: stage_threads("download")
-        resources:
-            mem_mb=stage_mem_mb("download"),
-            runtime=stage_runtime("download"),
-        params:
-            url=f"--url {NRQM['url']}" if NRQM.get("url") else "",
-            sha=f"--sha256 {NRQM['sha256']}" if NRQM.get("sha256") else "",
-        shell:
-            "ranksrgan score nrqm-model --path {output:q} {params.url} {params.sha} > {log:q} 2>&1"
+# The real NRQM model (metric_models.nrqm.url) is fetched by rule fetch_file (fetch.smk).
 
 
 rule score_shard:

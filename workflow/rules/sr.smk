@@ -5,31 +5,7 @@
 include: "sr_common.smk"
 
 
-# Weight downloads run where Snakemake runs (a login node on a cluster).
-localrules:
-    sr_fetch_weights,
-
-
-rule sr_fetch_weights:
-    output:
-        f"{CACHE}/weights/{{weight_file}}",
-    log:
-        f"{LOGS}/sr/fetch_{{weight_file}}.log",
-    wildcard_constraints:
-        weight_file="|".join(re.escape(f) for f in WEIGHT_FILES) or "__none__",
-    conda:
-        ENV
-    threads: stage_threads("download")
-    resources:
-        mem_mb=stage_mem_mb("download"),
-        runtime=stage_runtime("download"),
-    params:
-        url=lambda wc: WEIGHT_FILES[wc.weight_file]["url"],
-        sha256=lambda wc: WEIGHT_FILES[wc.weight_file]["sha256"] or "none",
-        cache=lambda wc, output: str(Path(output[0]).parent.parent),
-    shell:
-        "ranksrgan sr fetch-weights --url {params.url:q} --sha256 {params.sha256}"
-        " --cache-dir {params.cache:q} --out {output:q} > {log:q} 2>&1"
+# The weights of a method are fetched by rule fetch_file (fetch.smk).
 
 
 rule sr_shard:

@@ -3,38 +3,15 @@
 # so --config overrides and several --configfiles reach the job) as --preset-json, and with
 # explicit paths. A preset's `init` generator, its Ranker (when it comes from the Ranker stage
 # or a file) and the VGG19 weights of a perceptual loss are inputs, so e.g. train_srgan waits
-# for train_srresnet and for train_fetch_vgg19 (a login-node download: jobs never reach the
-# network). Checkpoints under R/train/{preset}/checkpoint/ are not outputs: a killed or failed
-# job resumes from them when rerun.
+# for train_srresnet and for the VGG19 file's fetch_file job (a login-node download: jobs
+# never reach the network). Checkpoints under R/train/{preset}/checkpoint/ are not outputs: a
+# killed or failed job resumes from them when rerun.
 
 
 include: "train_common.smk"
-
-
-if VGG19_DOWNLOAD:
-
-    # The download runs where Snakemake runs (a login node on a cluster).
-    localrules:
-        train_fetch_vgg19,
-
-    # the same file name among the SR methods' weights: this rule (with the size) fetches it
-    ruleorder: train_fetch_vgg19 > sr_fetch_weights
-
-    rule train_fetch_vgg19:
-        output:
-            VGG19_DOWNLOAD,
-        log:
-            f"{LOGS}/train/fetch_vgg19.log",
-        conda:
-            ENV
-        threads: stage_threads("download")
-        resources:
-            mem_mb=stage_mem_mb("download"),
-            runtime=stage_runtime("download"),
-        params:
-            args=vgg19_fetch_args(),
-        shell:
-            "ranksrgan train fetch-vgg19 {params.args} --out {output:q} > {log:q} 2>&1"
+# The one rule of every downloaded file but the archives (VGG19 among them): defined here,
+# after the last stage helpers that name a download (sr, score, train) are included.
+include: "fetch.smk"
 
 
 for _preset in TRAIN["presets"]:

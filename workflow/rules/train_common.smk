@@ -25,24 +25,9 @@ if VGG19_PRESETS and VGG19 is None:
         "config key 'weights.vgg19' (missing key): needed by "
         f"train.presets.{VGG19_PRESETS[0]}.losses.perceptual.weights: vgg19"
     )
-# the VGG19 file: a local `path`, or where train_fetch_vgg19 puts the `url` download
+# the VGG19 file: a local `path`, or where rule fetch_file puts the `url` download
 VGG19_FILE = LAYOUT.cached_weights(VGG19) if VGG19_PRESETS else None
 VGG19_DOWNLOAD = VGG19_FILE if VGG19_PRESETS and not VGG19.get("path") else None
-
-
-def vgg19_fetch_args():
-    """`ranksrgan train fetch-vgg19` arguments (the data stage's retry settings)."""
-    dl = (config.get("data") or {}).get("download") or {}
-    return " ".join(
-        [
-            f"--url {shq(VGG19['url'])}",
-            f"--sha256 {shq(VGG19.get('sha256') or 'none')}",
-            f"--size {shq(VGG19['size'])}" if VGG19.get("size") else "",
-            f"--retries {shq(dl.get('retries', 5))}",
-            f"--backoff-s {shq(dl.get('backoff_s', 2.0))}",
-            f"--timeout-s {shq(dl.get('timeout_s', 60))}",
-        ]
-    )
 
 
 train_dir = LAYOUT.train_dir

@@ -1,31 +1,21 @@
-"""Download one archive with the project's downloader (:mod:`ranksrgan.io.download`).
+"""Download one archive: the toolkit's one cached-file policy with the archive content check.
 
-Mirrors in order, retries, validated resume of ``{dest}.part``, length/size/sha256 checks and an
-atomic rename come from the toolkit. This module adds the archive policy: when the config gives
-no hash (``sha256: null``) a lock file (``sha256sum`` format, one ``<hash>  <file name>`` line per
-archive) pins the hash of the first download, and a later run verifies against it. A hash is
-pinned only after the archive has been shown to open and list completely
-(:func:`ranksrgan.io.download.check_archive`), so a truncated download is never pinned.
+:func:`ranksrgan.io.fetch.fetch_cached` does it all (reuse a verified file, mirrors, retries,
+validated resume, size/sha256 checks, atomic rename). When the config gives no hash
+(``sha256: null``) the lock file (``sha256.lock`` beside the archive, ``sha256sum`` format)
+pins the hash of the first download, and a later run verifies against it. A hash is pinned only
+after the archive has been shown to open and list completely
+(:func:`ranksrgan.io.integrity.check_archive`), so a truncated download is never pinned.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
-from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import sha256_file
-from ranksrgan.io.download import (
-    check_archive,
-    download,
-    read_lock,
-    record_lock,
-    remove_partial,
-)
-
-log = logging.getLogger(__name__)
+from ranksrgan.io.fetch import fetch_cached, read_lock, record_lock
+from ranksrgan.io.integrity import check_archive
+from ranksrgan.io.transport import BACKOFF_S, RETRIES, TIMEOUT_S, remove_partial
 
 
 def download_archive(
@@ -33,12 +23,12 @@ def download_archive(
     dest: str | os.PathLike,
     sha256: str | None = None,
     lock_path: str | os.PathLike | None = None,
-    retries: int = 5,
-    backoff_s: float = 2.0,
-    timeout_s: float = 60.0,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+    timeout_s: float = TIMEOUT_S,
     size: int | None = None,
 ) -> str:
-    """Download an archive to ``dest`` and verify it; return its sha256.
+    """Download an archive to ``dest`` (or keep the verified one there); return its sha256.
 
     Args:
         urls: mirrors tried in order (``http(s)://`` or ``file:``; relative ``file:`` paths
@@ -55,52 +45,11 @@ def download_archive(
         RankSRGANError: no mirror delivered a whole file of the expected size and hash (the
             bad file is deleted), or an unpinned archive does not open and list completely.
     """
-    dest = Path(dest)
-    lock = Path(lock_path) if lock_path is not None else dest.with_name("sha256.lock")
-    expected, source = sha256, "config"
-    if expected is None:
-        expected, source = read_lock(lock).get(dest.name), str(lock)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-
-    if dest.exists():
-        actual = sha256_file(dest)
-        why = None
-        if expected is not None and actual != expected:
-            why = f"sha256 {actual}, expected {expected}"
-        elif size is not None and dest.stat().st_size != size:
-            why = f"{dest.stat().st_size} bytes, expected {size}"
-        elif expected is None:
-            try:
-                check_archive(dest)
-            except RankSRGANError as exc:
-                why = str(exc)
-        if why is None:
-            return _finish(dest, actual, expected, lock)
-        log.warning("%s: existing file rejected (%s); downloading again", dest, why)
-        dest.unlink()
-
-    actual = download(
-        urls, dest, sha256=expected, sha256_source=source, size=size,
-        # Nothing pins the content: it must open and list completely before it is pinned.
-        check=check_archive if expected is None else None,
-        retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+    return fetch_cached(
+        urls, dest, sha256=sha256, sha256_source="config", size=size, check=check_archive,
+        what="archive", lock=lock_path, retries=retries, backoff_s=backoff_s,
+        timeout_s=timeout_s,
     )
-    return _finish(dest, actual, expected, lock)
-
-
-def _finish(dest: Path, actual: str, expected: str | None, lock: Path) -> str:
-    if expected is None:
-        record_lock(lock, dest.name, actual)
-        banner = "!" * 20
-        log.warning(
-            "%s UNVERIFIED ARCHIVE %s: %s has no sha256 in the config; it opens and lists "
-            "completely, recorded %s in %s. Check it against a trusted source and put it in "
-            "the config. %s",
-            banner, dest.name, dest, actual, lock, banner,
-        )
-    else:
-        log.info("%s: sha256 %s verified", dest, actual)
-    return actual
 
 
 __all__ = ["download_archive", "read_lock", "record_lock", "remove_partial"]

@@ -1,4 +1,8 @@
-"""``ranksrgan sr run|gather|fetch-weights``: thin wrappers with explicit arguments."""
+"""``ranksrgan sr run|gather``: thin wrappers with explicit arguments.
+
+Weights are fetched by the one fetch command, ``ranksrgan data download`` (``sr fetch-weights``
+was removed: calling it is a one-line migration error).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import argparse
 import json
 import logging
 
-from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.cli_args import nonnegative_int, or_word, positive_float, positive_int
+from ranksrgan.io.cli_args import nonnegative_int, or_word, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +80,6 @@ def _gather(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(args: argparse.Namespace) -> int:
-    from ranksrgan.weights import cached_path, fetch
-
-    entry = {"url": args.url, "path": args.path, "sha256": args.sha256}
-    if bool(args.url) == bool(args.path):
-        raise RankSRGANError("fetch-weights: give exactly one of --url and --path")
-    if args.out and str(cached_path(entry, args.cache_dir)) != args.out:
-        raise RankSRGANError(
-            f"fetch-weights: {args.out} is not where the cache keeps {args.url or args.path}"
-        )
-    print(fetch(entry, args.cache_dir, timeout_s=args.timeout_s))
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ranksrgan sr`` and its subcommands."""
     p = subparsers.add_parser(
@@ -151,13 +140,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--images", type=positive_int, default=None, help="expected total image count")
     g.set_defaults(func=_gather)
 
-    f = sub.add_parser("fetch-weights", help="download (or locate) and verify a weights file")
-    f.add_argument("--url")
-    f.add_argument("--path")
-    f.add_argument("--sha256", type=_none_or, default=None)
-    f.add_argument(
-        "--cache-dir", required=True, help="downloads go to CACHE_DIR/weights/<file name>"
+    from ranksrgan.io.fetch import register_removed_command
+
+    register_removed_command(
+        sub, "fetch-weights", "sr fetch-weights",
+        "--cache-dir C becomes --out C/weights/<file name of the URL>; add --check torch "
+        "--name-prefix; a local --path needs no fetch",
     )
-    f.add_argument("--out", help="expected output path (checked against the cache location)")
-    f.add_argument("--timeout-s", type=positive_float, default=60.0)
-    f.set_defaults(func=_fetch)

@@ -10,7 +10,7 @@ Two ways to say what to train:
   validated; paths default to the pipeline layout under its ``results_dir``/``cache_dir``.
 
 Training never downloads: the VGG19 file of a perceptual loss comes as ``--vgg19`` (or from
-the cache where ``ranksrgan train fetch-vgg19`` / ``snakemake prefetch`` put it).
+the cache where ``ranksrgan data download`` / ``snakemake prefetch`` put it).
 """
 
 from __future__ import annotations
@@ -22,21 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.cli_args import (
-    nonnegative_float,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-)
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    """Add the ``train`` subcommand (and ``train fetch-vgg19``)."""
+    """Add the ``train`` subcommand (``train fetch-vgg19`` is a removed-command stub)."""
     p = subparsers.add_parser(
         "train",
-        help="train one preset (SRResNet, SRGAN, ESRGAN, RankSRGAN...); fetch-vgg19",
+        help="train one preset (SRResNet, SRGAN, ESRGAN, RankSRGAN...)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -60,47 +54,12 @@ def register(subparsers) -> None:
     p.add_argument("--no-val", action="store_true", help="skip validation (PSNR/NIQE)")
     p.set_defaults(func=run)
     sub = p.add_subparsers(dest="train_command", metavar="COMMAND")
-    f = sub.add_parser(
-        "fetch-vgg19",
-        help="download + verify the VGG19 perceptual-loss weights (a login-node rule)",
-        description="Download torchvision's VGG19 file into CACHE/weights/ (retries, validated "
-        "resume, size and sha256 checks, atomic rename); a verified cached file is kept.",
+    from ranksrgan.io.fetch import register_removed_command
+
+    register_removed_command(
+        sub, "fetch-vgg19", "train fetch-vgg19",
+        "its flags are the same; add --check torch --name-prefix",
     )
-    f.add_argument("--url", required=True, help="weights.vgg19.url")
-    f.add_argument("--sha256", default="none", help="full sha256 or prefix; none: the file name's")
-    f.add_argument(
-        "--size", type=positive_int, help="expected size in bytes (weights.vgg19.size)"
-    )
-    f.add_argument("--out", required=True, help="CACHE/weights/<file name of the URL>")
-    f.add_argument("--retries", type=nonnegative_int, default=5)
-    f.add_argument("--backoff-s", type=nonnegative_float, default=2.0)
-    f.add_argument("--timeout-s", type=positive_float, default=60.0)
-    f.set_defaults(func=fetch_vgg19)
-
-
-def fetch_vgg19(args: argparse.Namespace) -> int:
-    """Fetch the VGG19 weights to ``--out`` (= ``cached_path`` of the entry); print the path."""
-    from ranksrgan.weights import cached_path, fetch
-
-    out = Path(args.out)
-    entry: dict[str, Any] = {"url": args.url, "sha256": _none_or(args.sha256)}
-    if args.size is not None:
-        entry["size"] = args.size
-    cache_dir = out.parent.parent
-    if cached_path(entry, cache_dir) != out:
-        raise RankSRGANError(
-            f"fetch-vgg19: {out} is not where the cache keeps {args.url} "
-            f"(expected {cached_path(entry, cache_dir)})"
-        )
-    path = fetch(
-        entry, cache_dir, timeout_s=args.timeout_s, retries=args.retries, backoff_s=args.backoff_s
-    )
-    print(path)
-    return 0
-
-
-def _none_or(value: str | None) -> str | None:
-    return None if value is None or value.lower() in ("none", "null", "") else value
 
 
 def _from_json(args: argparse.Namespace) -> tuple[dict, dict]:
@@ -134,8 +93,8 @@ def _vgg19_cached(config: dict, cache_dir: str) -> Path:
     if not path.is_file():
         raise RankSRGANError(
             f"{path}: VGG19 weights not fetched (training never downloads): run "
-            f"`ranksrgan train fetch-vgg19 --url {entry.get('url')} --out {path}` or "
-            "`snakemake prefetch --configfile ...` first"
+            f"`ranksrgan data download --url {entry.get('url')} --out {path} --check torch "
+            "--name-prefix` or `snakemake prefetch --configfile ...` first"
         )
     verify_sha256(path, entry.get("sha256"))
     return path

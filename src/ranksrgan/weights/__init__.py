@@ -1,7 +1,8 @@
 """Weight registry toolkit: fetch (download/verify/cache) and load (safe, layout-mapping).
 
 - ``fetch(entry, cache_dir) -> Path``: a config weights entry (``url`` or ``path``,
-  ``sha256``, ``layout``) to a verified local file (downloads go to ``cache_dir/weights/``).
+  ``sha256``, ``layout``) to a verified local file (downloads go to ``cache_dir/weights/``,
+  by the one cached-file policy :func:`ranksrgan.io.fetch.fetch_cached`).
 - ``load(model, path, layout="auto", sha256=None) -> sha256``: ``torch.load(weights_only=True)``,
   unwrap ``params_ema``/``params``, map known layouts onto our names, strict load.
 """

@@ -1,60 +1,54 @@
 """The one downloader of the project: mirrors, retries, validated resume, length/size/sha256
-checks, content checks before a file is kept, and an atomic rename onto the final path.
+checks, a content check before a file is kept, and an atomic rename onto the final path.
 
-Used by the data stage (archives), :mod:`ranksrgan.weights` (SR and VGG19 weights) and
-:mod:`ranksrgan.metrics.models` (the NRQM model). A download streams into ``{dest}.part``;
-``dest`` only ever appears by ``os.replace`` of a file that passed every check.
+This is the transport; whether a cached file is reused instead, and the sha256 lock that pins
+an unhashed download, is :func:`ranksrgan.io.fetch.fetch_cached` (the one policy every
+download goes through); the checks themselves are :mod:`ranksrgan.io.integrity`.
 
-Resume is allowed only when it cannot splice two different files: beside the ``.part`` a small
-JSON sidecar ``{dest}.part.json`` records the URL and the server's validator (a strong ETag or
-Last-Modified) and the announced total. A resumed request sends ``Range`` + ``If-Range``: a 200
-answer restarts from byte 0; a 206 whose ``Content-Range`` start or total, or whose ETag, differs
-from what was stored is refused and restarted; a ``.part`` without a sidecar is discarded.
+A download streams into ``{dest}.part``; ``dest`` only ever appears by ``os.replace`` of a file
+that passed every check. Resume is allowed only when it cannot splice two different files:
+beside the ``.part`` a small JSON sidecar ``{dest}.part.json`` records the URL and the server's
+validator (a strong ETag or Last-Modified) and the announced total. A resumed request sends
+``Range`` + ``If-Range``: a 200 answer restarts from byte 0; a 206 whose ``Content-Range`` start
+or total, or whose ETag, differs from what was stored is refused and restarted; a ``.part``
+without a sidecar is discarded.
 
-When nothing pins the content (no sha256), a ``check`` callable must show the file is whole
-before it is kept: :func:`check_archive` (zip central directory + every member's CRC; tar
-iterated to its end-of-archive block, compressed streams decompressed to their end) and
-:func:`check_torch_file` (torch zip archive with every record's CRC, or a legacy pickle that
-``torch.load(weights_only=True)`` reads).
+Retries: ``retries`` extra attempts per mirror after a transient error (timeouts, resets, 5xx,
+a body shorter than announced), the delay starting at ``backoff_s`` and doubling. The defaults
+(:data:`RETRIES`, :data:`BACKOFF_S`, :data:`TIMEOUT_S`) are those of the config's
+``data.download`` section in the paper config; the workflow always passes that section.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import email.utils
-import fcntl
-import gzip
 import http.client
 import json
 import logging
-import lzma
 import os
 import re
-import tarfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.atomic import write_bytes_atomic
 from ranksrgan.io.hashing import sha256_file
+from ranksrgan.io.integrity import Check, hash_matches
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
-_LOCK_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
-# torch.save's legacy (pre-1.6) format starts with the pickled magic number 0x1950a86a20f9469cfc6c.
-_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+# The one retry policy's defaults (by-hand calls; rules pass the config's data.download).
+RETRIES = 5
+BACKOFF_S = 2.0
+TIMEOUT_S = 60.0
 
-Check = Callable[[Path], object]
+_CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 
 class _Permanent(Exception):
@@ -63,183 +57,6 @@ class _Permanent(Exception):
 
 class _Transient(Exception):
     """A failure worth retrying (timeouts, resets, 5xx, a body shorter than announced)."""
-
-
-# --------------------------------------------------------------------------- sha256 lock file
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Exclusive advisory lock so that parallel download jobs merge their lock entries."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path.with_name(lock_path.name + ".flock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def read_lock(lock_path: str | os.PathLike) -> dict[str, str]:
-    """Entries ``{file name: sha256}`` of a ``sha256sum``-format lock file (empty if absent)."""
-    p = Path(lock_path)
-    if not p.is_file():
-        return {}
-    entries: dict[str, str] = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        m = _LOCK_LINE.match(line.strip())
-        if not m:
-            raise RankSRGANError(f"{p}:{n}: malformed sha256 lock line (want '<sha256>  <file>')")
-        entries[m.group(2)] = m.group(1)
-    return entries
-
-
-def record_lock(lock_path: str | os.PathLike, name: str, digest: str) -> None:
-    """Add or replace the entry of ``name`` in the lock file, atomically, keeping the others."""
-    p = Path(lock_path)
-    with _locked(p):
-        entries = read_lock(p)
-        entries[name] = digest
-        text = "".join(f"{h}  {n}\n" for n, h in sorted(entries.items()))
-        write_bytes_atomic(p, text.encode())
-
-
-# --------------------------------------------------------------------------- content checks
-
-
-def _check_zip(p: Path) -> int:
-    try:
-        with zipfile.ZipFile(p) as zf:
-            n = len(zf.infolist())
-            bad = zf.testzip()  # reads every member: CRC-32 and length of each
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-            RuntimeError, ValueError) as exc:
-        raise RankSRGANError(f"{p}: not a complete zip archive ({exc})") from None
-    if bad is not None:
-        raise RankSRGANError(f"{p}: zip member {bad} fails its CRC check (corrupt archive)")
-    return n
-
-
-class _Recorder:
-    """Read-only stream wrapper that counts bytes and keeps the last few MiB read."""
-
-    _KEEP = 1 << 21
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.pos = 0
-        self.window = bytearray()
-        self.window_start = 0
-
-    def read(self, n: int = -1) -> bytes:
-        b = self.raw.read(n)
-        self.window += b
-        self.pos += len(b)
-        if len(self.window) > 2 * self._KEEP:
-            drop = len(self.window) - self._KEEP
-            del self.window[:drop]
-            self.window_start += drop
-        return b
-
-    def block_at(self, offset: int, n: int) -> bytes:
-        """Bytes ``[offset, offset + n)`` of the stream (reads on as needed; short at EOF)."""
-        while self.pos < offset + n and self.read(_CHUNK):
-            pass
-        lo = offset - self.window_start
-        return bytes(self.window[max(lo, 0):max(lo, 0) + n]) if lo >= 0 else b""
-
-    def drain(self) -> None:
-        """Read to the end (a compressed stream's end marker and CRC are checked there)."""
-        while self.raw.read(_CHUNK):
-            pass
-
-
-def _check_tar(p: Path, magic: bytes) -> int:
-    opener = None
-    if magic.startswith(b"\x1f\x8b"):
-        opener = gzip.open
-    elif magic.startswith(b"BZh"):
-        opener = bz2.open
-    elif magic.startswith(b"\xfd7zXZ\x00"):
-        opener = lzma.open
-    n = 0
-    try:
-        if opener is None:
-            # Plain tar: seek from header to header (member data is not read).
-            with tarfile.open(p, "r:") as tf:
-                for _ in tf:
-                    n += 1
-                end = tf.offset
-            with open(p, "rb") as fh:
-                fh.seek(end)
-                tail = fh.read(tarfile.BLOCKSIZE)
-        else:
-            with opener(p, "rb") as raw:
-                rec = _Recorder(raw)
-                with tarfile.open(fileobj=rec, mode="r|") as tf:  # type: ignore[call-overload]
-                    for _ in tf:
-                        n += 1
-                    end = tf.offset
-                tail = rec.block_at(end, tarfile.BLOCKSIZE)
-                rec.drain()
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
-        raise RankSRGANError(f"{p}: not a complete tar archive ({exc})") from None
-    # tarfile ends its iteration silently at a missing or damaged header; a whole archive has
-    # the end-of-archive zero block right after the last member.
-    if len(tail) < tarfile.BLOCKSIZE or tail.count(0) != tarfile.BLOCKSIZE:
-        raise RankSRGANError(
-            f"{p}: tar archive is truncated or damaged after {n} members (no end-of-archive "
-            f"block at byte {end})"
-        )
-    return n
-
-
-def check_archive(path: str | os.PathLike) -> int:
-    """Show that a zip or tar (plain, gz, bz2, xz) archive opens and lists completely.
-
-    Zip: central directory read and every member decompressed with its CRC checked. Tar:
-    iterated to the end-of-archive block; a compressed stream is decompressed to its end.
-    Returns the number of members.
-
-    Raises:
-        RankSRGANError: one line naming the file and what is wrong.
-    """
-    p = Path(path)
-    with open(p, "rb") as fh:
-        magic = fh.read(6)
-    if magic[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return _check_zip(p)
-    return _check_tar(p, magic)
-
-
-def check_torch_file(path: str | os.PathLike) -> None:
-    """Show that a weight file is a whole torch archive before it is cached.
-
-    A zip archive (``torch.save`` since 1.6) must hold a ``data.pkl`` and pass every record's
-    CRC; a legacy pickle file must be read by ``torch.load(weights_only=True)`` (never runs
-    code). Anything else is refused.
-    """
-    p = Path(path)
-    with open(p, "rb") as fh:
-        head = fh.read(len(_TORCH_LEGACY_MAGIC))
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        _check_zip(p)
-        with zipfile.ZipFile(p) as zf:
-            if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in zf.namelist()):
-                raise RankSRGANError(f"{p}: zip archive without data.pkl: not a torch file")
-        return
-    if head == _TORCH_LEGACY_MAGIC:
-        import torch
-
-        try:
-            torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 (EOFError, UnpicklingError, RuntimeError...)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RankSRGANError(f"{p}: legacy torch file does not load ({first[:160]})") from None
-        return
-    raise RankSRGANError(f"{p}: not a torch zip/pickle archive")
 
 
 # --------------------------------------------------------------------------- transfers
@@ -449,11 +266,6 @@ def _fetch_with_retries(
 # --------------------------------------------------------------------------- entry point
 
 
-def hash_matches(actual: str, expected: str) -> bool:
-    """``expected`` is a full sha256 or a prefix of >= 8 hex digits of ``actual``."""
-    return len(expected) >= 8 and actual.startswith(expected.lower())
-
-
 def download(
     urls: Sequence[str] | str,
     dest: str | os.PathLike,
@@ -462,9 +274,9 @@ def download(
     sha256_source: str = "expected",
     size: int | None = None,
     check: Check | None = None,
-    retries: int = 5,
-    backoff_s: float = 2.0,
-    timeout_s: float = 60.0,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+    timeout_s: float = TIMEOUT_S,
 ) -> str:
     """Download ``dest`` from the first of ``urls`` that delivers a file passing every check.
 
@@ -482,7 +294,7 @@ def download(
             came from in error messages.
         size: expected size in bytes.
         check: content check of the complete file, raising ``RankSRGANError`` when it is not
-            whole (e.g. :func:`check_archive`, :func:`check_torch_file`).
+            whole (:mod:`ranksrgan.io.integrity`: ``check_archive``, ``check_torch_file``...).
         retries, backoff_s, timeout_s: retry count, first retry delay, socket timeout.
 
     Returns:
@@ -535,12 +347,4 @@ def remove_partial(dest: str | os.PathLike) -> None:
     _discard(Path(dest).with_name(Path(dest).name + ".part"))
 
 
-__all__ = [
-    "check_archive",
-    "check_torch_file",
-    "download",
-    "hash_matches",
-    "read_lock",
-    "record_lock",
-    "remove_partial",
-]
+__all__ = ["BACKOFF_S", "RETRIES", "TIMEOUT_S", "download", "remove_partial"]
