@@ -18,6 +18,7 @@ from ranksrgan.io.cli_args import (
     positive_float,
     positive_int,
 )
+from ranksrgan.io.integrity import Check
 from ranksrgan.io.transport import BACKOFF_S, RETRIES, TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _split_arg(value: str) -> tuple[str, list[str]]:
     return name, [p for p in photos.split(",") if p]
 
 
-def _content_check(kind: str, out: str, sha256: str | None):
+def _content_check(kind: str, out: str, sha256: str | None) -> tuple[Check | None, str]:
     """The ``--check`` function and the noun of its file (``auto``: from the file name)."""
     from ranksrgan.io.integrity import CHECKS, check_for_name, is_full_sha256
 

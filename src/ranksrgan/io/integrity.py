@@ -27,7 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.hashing import sha256_file
@@ -51,7 +51,7 @@ def hash_matches(actual: str, expected: str) -> bool:
 
 def is_full_sha256(value: str | None) -> bool:
     """Whether ``value`` is a whole sha256 (64 hex digits), which pins a file's content."""
-    return bool(value) and len(value) == 64 and bool(_HEX.fullmatch(value.lower()))
+    return value is not None and len(value) == 64 and bool(_HEX.fullmatch(value.lower()))
 
 
 def name_hash_prefix(path: str | os.PathLike) -> str | None:
@@ -114,7 +114,7 @@ class _Recorder:
 
     _KEEP = 1 << 21
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.pos = 0
         self.window = bytearray()
@@ -144,7 +144,7 @@ class _Recorder:
 
 
 def _check_tar(p: Path, magic: bytes) -> int:
-    opener = None
+    opener: Callable[..., Any] | None = None
     if magic.startswith(b"\x1f\x8b"):
         opener = gzip.open
     elif magic.startswith(b"BZh"):
