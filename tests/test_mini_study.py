@@ -1,6 +1,8 @@
-"""The miniature study (issue 18): config/mini.yaml is valid, holds its test photos out of every
-training, plans the whole chain for each seed with both arms sharing everything but the rank
-loss, and the report's mini-study tables are right on hand-made scores."""
+"""The miniature study (issues 18 and 24): config/mini.yaml is valid, holds its test photos out of
+every training, maps every row of every paper table to a run it plans (each table target too),
+plans the whole chain for each seed with both arms sharing everything but the rank loss, the
+variants change one thing each, and the report's mini-study tables are right on hand-made
+scores."""
 
 from __future__ import annotations
 
@@ -19,8 +21,17 @@ import yaml
 from ranksrgan.config import validate_config
 from ranksrgan.data.demo import build_demo_archive, find_photo, photo_dirs
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.layout import Layout
+from ranksrgan.paper_results import (
+    RANKDATA_METRICS,
+    RANKER_METRICS,
+    RANKER_PARAM_METRICS,
+    SCORE_METRICS,
+    row_datasets,
+)
 from ranksrgan.report import mini_study as mini
 from ranksrgan.report.tables import ranker_summary
+from ranksrgan.table_plan import table_inputs, table_mapping
 from ranksrgan.train.presets import resolve_preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +63,13 @@ def test_mini_plans_the_whole_chain_per_seed(plan, cfg):
     counts = {m.group(1): int(m.group(2))
               for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
     for rule in ("demo_source", "train_srresnet", "train_srgan", "train_rrdb_psnr",
-                 "train_esrgan", "rankdata_gather", "ranker_niqe", "report_build"):
+                 "train_esrgan", "ranker_niqe", "report_build"):
         assert counts.get(rule) == 1, rule
+    assert counts.get("rankdata_gather") == len(cfg["rankdata"])
+    for name in cfg["ranker"]:
+        assert counts.get(f"ranker_{name}") == 1, name
+    for preset in cfg["train"]["targets"]:
+        assert counts.get(f"train_{preset}") == 1, preset
     for k in SEEDS:
         assert counts.get(f"train_srgan_s{k}") == counts.get(f"train_ranksrgan_s{k}") == 1
         # the RankSRGAN arm reads the study's Ranker; the SRGAN arm reads none
@@ -63,6 +79,155 @@ def test_mini_plans_the_whole_chain_per_seed(plan, cfg):
         for method in (f"srgan_s{k}", f"ranksrgan_s{k}"):
             assert f"results/mini/scores/mini_test/{method}.parquet" in plan
     assert "gan_arm" not in counts and "train_rank_arm" not in counts  # templates only
+
+
+PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7",
+                "supp_table1", "supp_table2")
+# which mapping section fills a metric's cells, and the config section its names live in
+SECTIONS = (("methods", tuple(SCORE_METRICS), "score"),
+            ("rankers", (*RANKER_METRICS, *RANKER_PARAM_METRICS), "ranker"),
+            ("rankdata", RANKDATA_METRICS, "rankdata"))
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return yaml.safe_load((REPO / "config" / "paper_results.yaml").read_text())
+
+
+def _published(paper: dict) -> list[str]:
+    return [t for t, v in paper["tables"].items() if v.get("published", True)]
+
+
+def test_mini_maps_every_row_of_every_paper_table(cfg, paper):
+    """No cell of a published table can read "not run" for want of a mapping: every row's
+    metric has a mapped name that the config runs (a scored method on a scored dataset, a
+    Ranker, a rank dataset)."""
+    assert _published(paper) == list(PAPER_TABLES)  # a new table must be mapped here too
+    rep = cfg["report"]
+    datasets = {k: v["dataset"] for k, v in rep["datasets"].items()}
+    scored = set(cfg["score"]["methods"])
+    unmapped = []
+    for t in PAPER_TABLES:
+        table = paper["tables"][t]
+        for section, metrics, where in SECTIONS:
+            if not set(table["metrics"]) & set(metrics):
+                continue
+            mapping = table_mapping(rep, t, section)
+            for row in map(str, table["rows"]):
+                name = mapping.get(row)
+                if name is None:
+                    unmapped.append(f"{t}/{row}/{section}")
+                    continue
+                if where == "score":
+                    assert name in scored, (t, row, name)
+                    for ds in row_datasets(table):
+                        assert datasets[ds] in cfg["score"]["datasets"], (t, ds)
+                else:
+                    assert name in cfg[where], (t, row, name)
+    assert unmapped == []
+
+
+def test_mini_table_mapping_mirrors_the_paper_config(cfg):
+    rep, rankers = cfg["report"], cfg["ranker"]
+    # Table 7's SRGAN row is RankSRGAN's recipe without the rank term: the gan_arm SRGAN of
+    # seed 1, whose RankSRGAN (ranksrgan_s1) is the table's RankSRGAN row
+    assert table_mapping(rep, "table7", "methods")["SRGAN"] == "srgan_s1"
+    assert resolve_preset(cfg["train"]["presets"], "srgan_s1")["description"].startswith(
+        "study arm SRGAN")
+    assert table_mapping(rep, "table1", "methods")["SRGAN"] == "srgan"  # the level
+    assert rep["methods"]["RankSRGAN"] == rep["methods"]["RankSRGAN-N"] == "ranksrgan_s1"
+    assert [rankers[rep["rankers"][k]]["arch"] for k in ("VGG-8", "VGG-12", "VGG-16")] == [
+        "ranker_vgg8", "ranker_vgg12", "ranker_vgg16"]
+    for label, loss, metric in (("NIQE regression", "regression", "niqe"),
+                                ("NIQE rank", "margin", "niqe"),
+                                ("Ma regression", "regression", "ma"),
+                                ("Ma rank", "margin", "ma")):
+        r = rankers[rep["rankers"][label]]
+        assert (r.get("loss", "margin"), cfg["rankdata"][r["rankdata"]]["metric"]) == (
+            loss, metric), label
+    d1, d2 = (cfg["rankdata"][rep["rankdata"][k]] for k in ("RankSRGAN-R-D1", "RankSRGAN-R-D2"))
+    half = cfg["datasets"][d1["sources"][0]]
+    assert half["images"] < cfg["datasets"][d2["sources"][0]]["images"]  # the smaller source
+    train = set(cfg["demo_source"]["splits"]["train"])
+    assert {Path(m).stem for m in half["members"]} < train
+    assert cfg["rankdata"]["niqe_hr"]["methods"][-1] == "HR"
+
+
+# the variant -> (its Ranker, its MSE weight); everything else is ranksrgan_s1's
+VARIANTS = {"ranksrgan_hr": ("niqe_hr", None), "ranksrgan_ma": ("ma", None),
+            "ranksrgan_pi": ("pi", None), "ranksrgan_ren": ("niqe_regression", None),
+            "ranksrgan_rem": ("ma_regression", None), "ranksrgan_m1": ("niqe", 1.0),
+            "ranksrgan_m2": ("niqe", 5.0), "ranksrgan_d1": ("niqe_half", None)}
+
+
+@pytest.mark.parametrize("name", ["cfg", "gpu_cfg"])
+def test_variants_are_ranksrgan_s1_with_one_change(name, request):
+    cfg = request.getfixturevalue(name)
+    presets = cfg["train"]["presets"]
+    base = resolve_preset(presets, "ranksrgan_s1")
+    for variant, (ranker, mse) in VARIANTS.items():
+        assert presets[variant]["extends"] == "rank_arm", variant
+        v = resolve_preset(presets, variant)
+        assert {k: x for k, x in v.items() if k not in ("losses", "description")} == {
+            k: x for k, x in base.items() if k not in ("losses", "description")}, variant
+        losses = copy.deepcopy(v["losses"])
+        assert losses["rank"]["ranker"].pop("name") == ranker, variant
+        assert losses.pop("mse", {}).get("weight") == mse, variant
+        want = copy.deepcopy(base["losses"])
+        want["rank"]["ranker"].pop("name")
+        assert losses == want, variant
+        # the frozen Ranker the loss loads is the one the Ranker stage trains
+        r = cfg["ranker"][ranker]
+        assert (r["arch"], r["arch_options"]) == (v["losses"]["rank"]["ranker"]["arch"],
+                                                  v["losses"]["rank"]["ranker"]["options"])
+        assert variant in cfg["train"]["targets"] and variant in cfg["score"]["methods"]
+
+
+@pytest.fixture(scope="module")
+def table_plan() -> str:
+    proc = subprocess.run(
+        [str(SNAKEMAKE), *PAPER_TABLES, "-n", "--forceall", "--nolock", "--configfile",
+         "config/mini.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def test_every_table_target_plans_its_cells_files(table_plan, cfg, paper):
+    """`snakemake tableN -n --configfile config/mini.yaml` plans each table's report page with
+    every file its cells read (score tables, Ranker evaluations, rank indexes)."""
+    inputs = {}
+    for m in re.finditer(r"^rule report_table:\n    input: (.*)\n    output: (.*)$", table_plan,
+                         flags=re.MULTILINE):
+        table = re.search(r"report/tables/(\w+)/index\.html", m.group(2)).group(1)
+        inputs[table] = set(m.group(1).split(", "))
+    assert set(inputs) == set(PAPER_TABLES)
+    lay = Layout.of(cfg)
+    ds = {k: v["dataset"] for k, v in cfg["report"]["datasets"].items()}
+    for t in PAPER_TABLES:
+        want = table_inputs(cfg, paper, t)
+        table = paper["tables"][t]
+        rows = [str(r) for r in table["rows"]]
+        metrics = set(table["metrics"])
+        expect = {g: set() for g in want}
+        # one file per row (and column): no row is left without its run's files
+        if metrics & set(SCORE_METRICS):
+            m = table_mapping(cfg["report"], t, "methods")
+            expect["scores"] = {lay.score_table(ds[d], m[r]) for r in rows
+                                for d in row_datasets(table)}
+        if metrics & {*RANKER_METRICS, *RANKER_PARAM_METRICS}:
+            m = table_mapping(cfg["report"], t, "rankers")
+            expect["rankers"] = {lay.ranker_eval(m[r]) for r in rows}
+        if metrics & set(RANKDATA_METRICS):
+            m = table_mapping(cfg["report"], t, "rankdata")
+            expect["rankdata"] = {lay.rank_index(m[r]) for r in rows}
+        for group in ("scores", "rankers", "rankdata"):
+            assert set(want[group]) == expect[group], (t, group)
+        for group, files in want.items():
+            assert set(files) <= inputs[t], (t, group, set(files) - inputs[t])
+    assert "report/tables/table2" in table_plan and "mini_bsd100/bicubic.parquet" in table_plan
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +272,18 @@ def test_both_arms_share_init_seed_data_and_iterations(name, request):
 
 def test_test_photos_are_held_out_of_every_training(cfg):
     splits = cfg["demo_source"]["splits"]
-    assert not set(splits["test"]) & (set(splits["train"]) | set(splits["val"]))
-    test_ds = {d for d, s in cfg["datasets"].items() if "/test/" in s["members"][0]}
-    assert test_ds == {"mini_test"}
+    held = ("test", "set14", "bsd100")  # every column of Table 2, each its own photos
+    seen = [p for k in splits for p in splits[k]]
+    assert len(seen) == len(set(seen))  # no photo in two splits
+    for k in held:
+        assert not set(splits[k]) & (set(splits["train"]) | set(splits["val"])), k
+    test_ds = {d for d, s in cfg["datasets"].items()
+               if any(f"/{k}/" in s["members"][0] for k in held)}
+    assert test_ds == {"mini_test", "mini_set14", "mini_bsd100"}
+    columns = {k: v["dataset"] for k, v in cfg["report"]["datasets"].items()}
+    assert columns == {"PIRM-Test": "mini_test", "Set14": "mini_set14", "BSD100": "mini_bsd100"}
+    for paper_ds in ("Set14", "BSD100", "PIRM-Test"):  # every column says it is a stand-in
+        assert "not " + paper_ds in cfg["report"]["datasets"][paper_ds]["stand_in"]
     assert cfg["report"]["mini_study"]["dataset"] == "mini_test"
     for name, rd in cfg["rankdata"].items():
         assert not set(rd["sources"]) & test_ds, name

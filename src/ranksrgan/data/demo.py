@@ -1,8 +1,9 @@
 """Build the demo archive from real photographs shipped inside installed packages.
 
 Photos are looked up by file stem in scikit-image's ``data`` folder first, then in the other
-installed folders of :func:`photo_dirs` (pyiqa's Kodak reference images, matplotlib's sample
-data), so that ``config/mini.yaml`` can hold out test photos the demo's training never saw.
+installed folders of :func:`photo_dirs` (pyiqa's Kodak reference images and test photos,
+matplotlib's sample data), so that ``config/mini.yaml`` can hold out test photos the demo's
+training never saw.
 
 The demo runs the same download/verify/extract path as the paper's archives, fed by a local
 ``file:`` URL to the zip written here. The zip is deterministic: members in a fixed order
@@ -46,6 +47,10 @@ def photo_dirs() -> list[Path]:
     - pyiqa's ``ResultsCalibra/ref_dir`` (installed top-level by the pyiqa wheel): five
       512x384 reference images of TID2013 (I03, I04, I06, I08, I19), which are photos of the
       Kodak Lossless True Color Image Suite (Kodak's release for unrestricted use);
+    - pyiqa's ``tests/test_efficiency_img_dir`` (also installed top-level by the wheel): four
+      colour photos of 964-1152 px (``SPAQ_10241``, a SPAQ smartphone photo, and three
+      video frames ``frame_*``), pyiqa's research-use test data; ``ResultsCalibra/dist_dir``
+      (distorted copies of the Kodak photos) is deliberately not searched;
     - matplotlib's ``mpl-data/sample_data`` (``grace_hopper.jpg``, a US Navy public-domain
       photo).
     Folders that are absent (another pyiqa or matplotlib build) are skipped.
@@ -54,7 +59,8 @@ def photo_dirs() -> list[Path]:
     # located, not imported: importing pyiqa loads torch and its model registry
     spec = importlib.util.find_spec("pyiqa")
     if spec is not None and spec.origin:
-        dirs.append(Path(spec.origin).parent.parent / "ResultsCalibra" / "ref_dir")
+        site = Path(spec.origin).parent.parent
+        dirs += [site / "ResultsCalibra" / "ref_dir", site / "tests" / "test_efficiency_img_dir"]
     try:
         import matplotlib
 
