@@ -1,28 +1,13 @@
 # SR stage helpers (config checks, input functions, arguments) for rules/sr.smk.
 import json
 
-from ranksrgan.config import weights_choice
+from ranksrgan.config import method_network, weights_choice
 from ranksrgan.errors import RankSRGANError
 
 SR = config.get("sr", {})
 SR_METHODS = config.get("methods", {})
 WEIGHTS = config.get("weights", {})
 
-
-def _check_sr_config():
-    """One-line errors for what the schema cannot say (references: ranksrgan.config)."""
-    for m, spec in SR_METHODS.items():
-        if spec["kind"] != "network":
-            continue
-        if "arch" not in spec:
-            raise RankSRGANError(f"config key 'methods.{m}.arch' (missing key)")
-        if "weights" not in spec and "train_preset" not in spec:
-            raise RankSRGANError(
-                f"config key 'methods.{m}': give 'weights' or 'train_preset' (or both)"
-            )
-
-
-_check_sr_config()
 
 # method -> (weights name, entry), or (None, None) = the train preset's G.pth; decided once
 # when the DAG loads (the first present of a weights list: ranksrgan.config.weights_choice).
@@ -84,10 +69,11 @@ def sr_run_args(wildcards, input):
     if spec["kind"] == "bicubic":
         return " ".join(["--kind bicubic"] + args)
     entry = _weights_entry(wildcards.method) or {}
+    arch, arch_options = method_network(config, wildcards.method)
     args += [
         "--kind network",
-        f"--arch {shq(spec['arch'])}",
-        f"--arch-options {shq(json.dumps(spec.get('arch_options', {})))}",
+        f"--arch {shq(arch)}",
+        f"--arch-options {shq(json.dumps(arch_options))}",
         f"--weights {shq(input.weights)}",
         f"--weights-sha256 {shq(entry.get('sha256') or 'none')}",
         f"--layout {shq(entry.get('layout', 'auto'))}",

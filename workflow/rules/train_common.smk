@@ -3,9 +3,8 @@ import json
 import os
 import shlex
 
-from ranksrgan.errors import RankSRGANError
 from ranksrgan.budget import iteration_scale, scale_schedule
-from ranksrgan.presets import resolve_preset
+from ranksrgan.presets import needs_vgg19, resolve_preset
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
 VGG19 = (config.get("weights") or {}).get("vgg19")
@@ -13,18 +12,11 @@ VGG19 = (config.get("weights") or {}).get("vgg19")
 
 def train_needs_vgg19(preset):
     """Whether a preset's perceptual loss uses the ImageNet VGG19 file (not the random one)."""
-    per = (resolve_preset(TRAIN["presets"], preset).get("losses") or {}).get(
-        "perceptual"
-    ) or {}
-    return bool(per.get("weight")) and per.get("weights", "vgg19") == "vgg19"
+    return needs_vgg19(TRAIN["presets"], preset)
 
 
+# (a missing weights.vgg19 is refused when the config loads: ranksrgan.config)
 VGG19_PRESETS = [p for p in TRAIN["presets"] if train_needs_vgg19(p)]
-if VGG19_PRESETS and VGG19 is None:
-    raise RankSRGANError(
-        "config key 'weights.vgg19' (missing key): needed by "
-        f"train.presets.{VGG19_PRESETS[0]}.losses.perceptual.weights: vgg19"
-    )
 # the VGG19 file: a local `path`, or where rule fetch_file puts the `url` download
 VGG19_FILE = LAYOUT.cached_weights(VGG19) if VGG19_PRESETS else None
 VGG19_DOWNLOAD = VGG19_FILE if VGG19_PRESETS and not VGG19.get("path") else None
