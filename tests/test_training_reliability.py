@@ -241,12 +241,10 @@ BAD_ARGS = [
     ("ranker train", "--workers", "-1"),
     ("ranker train", "--lr", "nan"),
     ("ranker train", "--iterations", "ten"),
-    # train fetch-vgg19
-    ("train fetch-vgg19", "--size", "0"),
-    ("train fetch-vgg19", "--retries", "-1"),
-    ("train fetch-vgg19", "--backoff-s", "-2"),
-    ("train fetch-vgg19", "--timeout-s", "0"),
-    ("train fetch-vgg19", "--timeout-s", "inf"),
+    # data download: the one fetch command (archives, weights, VGG19, the NRQM model)
+    ("data download", "--size", "0"),
+    ("data download", "--backoff-s", "-2"),
+    ("data download", "--timeout-s", "inf"),
     # data
     ("data download", "--retries", "-1"),
     ("data download", "--timeout-s", "0"),
@@ -259,7 +257,6 @@ BAD_ARGS = [
     ("sr run", "--tile", "-1"),
     ("sr run", "--tile-pad", "-2"),
     ("sr gather", "--images", "0"),
-    ("sr fetch-weights", "--timeout-s", "0"),
     # score
     ("score run", "--shard-size", "0"),
     ("score run", "--shave", "-1"),
