@@ -218,7 +218,8 @@ def test_weights_name_prefix_through_the_command(server, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "old", [["sr", "fetch-weights", "--url", "http://x/w.pth", "--cache-dir", "c"],
-            ["train", "fetch-vgg19", "--url", "http://x/vgg19.pth", "--size=0", "--out", "o"]]
+            ["train", "fetch-vgg19", "--url", "http://x/vgg19.pth", "--size=0", "--out", "o"],
+            ["score", "nrqm-model", "--path", "m.mat", "--url", "http://x/NRQM_model.mat"]]
 )
 def test_removed_fetch_commands_name_the_one_command(old, capsys):
     assert main(old) == 1

@@ -61,20 +61,6 @@ def _gather(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(args: argparse.Namespace) -> int:
-    from ranksrgan.metrics.models import ensure_model_file, load_nrqm
-
-    p = ensure_model_file(args.path, args.url, args.sha256)
-    model = load_nrqm(p)
-    if model.synthetic:
-        raise RankSRGANError(
-            f"{p}: is a SYNTHETIC stand-in ({model.note}); "
-            "set metric_models.nrqm.synthetic: true to use it"
-        )
-    print(f"{p}: NRQM model ok (sha256 {model.sha256})")
-    return 0
-
-
 def _synthetic(args: argparse.Namespace) -> int:
     from ranksrgan.metrics.synthetic import write_synthetic_nrqm
 
@@ -114,11 +100,12 @@ def register(subparsers) -> None:
     g.add_argument("shards", nargs="+")
     g.set_defaults(func=_gather)
 
-    f = sub.add_parser("nrqm-model", help="fetch/verify the real NRQM model file")
-    f.add_argument("--path", required=True)
-    f.add_argument("--url")
-    f.add_argument("--sha256")
-    f.set_defaults(func=_fetch)
+    from ranksrgan.io.fetch import register_removed_command
+
+    # the one fetch command verifies the real model too (and refuses the synthetic one)
+    register_removed_command(
+        sub, "nrqm-model", "score nrqm-model", "--path P --url U -> --out P --url U --check nrqm"
+    )
 
     s = sub.add_parser("synthetic-nrqm", help="write a SYNTHETIC NRQM stand-in (tests/demo only)")
     s.add_argument("--out", required=True)
