@@ -418,8 +418,10 @@ def build_report(
         res = mini.build_tables(summary, rsum, evals, settings.mini_study)
         files = {}
         for key in ("per_seed", "aggregate"):
-            for ext, text in (("csv", res[key].to_csv(index=False)),
-                              ("md", mini.markdown_table(res[key]))):
+            frame = res[key]
+            assert isinstance(frame, pd.DataFrame)
+            for ext, text in (("csv", frame.to_csv(index=False)),
+                              ("md", mini.markdown_table(frame))):
                 p = out / "tables" / f"mini_study_{key}.{ext}"
                 write_bytes_atomic(p, text.encode())
                 files[f"{key} {ext.upper()}"] = _rel(p, out)
