@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,7 +176,7 @@ def build_tables(
     ranker_summary: pd.DataFrame,
     evals: pd.DataFrame,
     study: MiniStudy,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Everything the page's section needs: per-seed and aggregate tables and two sentences."""
     seeds = per_seed(summary, study)
     agg = aggregate(seeds)
@@ -194,7 +195,7 @@ def section(result: Mapping[str, object], study: MiniStudy,
 
     ``files``: label -> path relative to the page of the tables written as CSV / Markdown.
     """
-    seeds, agg = display(result["per_seed"], result["aggregate"])  # type: ignore[arg-type]
+    seeds, agg = display(result["per_seed"], result["aggregate"])
     pairs = ", ".join(f"seed {p.seed}: {p.srgan} vs {p.ranksrgan}" for p in study.seeds)
     intro = (f"The paper's claim at small scale: per seed, SRGAN and RankSRGAN trained from the "
              f"same SRResNet, seed, data and iteration count ({pairs}), scored on the held-out "
