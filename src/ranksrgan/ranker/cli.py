@@ -3,6 +3,10 @@
 Every value comes as an argument (the Snakemake rule passes the config's ``ranker.<name>``
 section explicitly); unset optimiser values come from the named schedule (``code`` or
 ``paper``, see ``ranksrgan.ranker.options``). Reruns resume from OUT/checkpoint/.
+
+Several GPUs (or CPU processes): ``torchrun --standalone --nproc-per-node N -m ranksrgan ranker
+train ... --bn-replicas N`` (the rule does this for ``resources.ranker.gpus: N``); the batch is
+the global batch and rank 0 writes the outputs (``ranksrgan.training.dist``).
 """
 
 from __future__ import annotations
@@ -64,6 +68,20 @@ def register(subparsers) -> None:
     t.add_argument("--workers", type=nonnegative_int)
     t.add_argument("--label", action="append", default=[], help="stand-in label (repeatable)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument(
+        "--bn-replicas",
+        type=positive_int,
+        default=1,
+        help="BatchNorm replicas of the batch (N = N-GPU DataParallel; a multiple of the "
+        "number of torchrun processes)",
+    )
+    t.add_argument(
+        "--dist-timeout-s",
+        type=positive_float,
+        default=None,
+        help="under torchrun: seconds a rank waits for the others before the run stops "
+        "(default 1800)",
+    )
     t.set_defaults(func=run_train)
 
 
@@ -108,7 +126,7 @@ def options_from_args(args: argparse.Namespace) -> RankerOptions:
 def run_train(args: argparse.Namespace) -> int:
     """Train, export, evaluate; print the validation SROCC."""
     from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
-    from ranksrgan.training import pick_device
+    from ranksrgan.training.dist import process_group
 
     opts = options_from_args(args)
     paths = RankerPaths(
@@ -116,8 +134,11 @@ def run_train(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
     )
-    trainer = RankerTrainer(opts, paths, pick_device(args.device))
-    s = trainer.run()
+    with process_group(args.device, args.dist_timeout_s) as pg:
+        trainer = RankerTrainer(opts, paths, pg.device, dist=pg, bn_replicas=args.bn_replicas)
+        s = trainer.run()
+    if not pg.is_main:
+        return 0
     fmt = lambda v: "n/a" if v is None or v != v else f"{v:.4f}"  # noqa: E731
     print(
         f"ranker {opts.name}: validation SROCC {fmt(s['srocc'])} (KROCC {fmt(s['krocc'])}, "

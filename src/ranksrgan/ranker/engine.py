@@ -13,6 +13,15 @@ with the same weights, bit for bit on CPU. A checkpoint made from another index 
 options is not resumed: the run starts over (logged). The loop around the step (lock,
 resume, log/checkpoint intervals, the finite check) is the toolkit's
 :class:`ranksrgan.training.loop.LoopTrainer`, shared with the GAN trainer.
+
+``bn_replicas`` (default 1): each side's forward runs on ``batch / bn_replicas`` chunks, each
+BatchNorm-normalised on its own, with the first chunk's running statistics (DataParallel's
+over that many GPUs; :func:`ranksrgan.training.dist.replica_forward_first_stats`). Several
+processes (``torchrun``, :mod:`ranksrgan.training.dist`): the batch is the global batch, each
+rank trains on its slice with ``bn_replicas / N`` replicas (``bn_replicas`` must be a multiple
+of N: one-line error otherwise), gradients are averaged over the ranks, and the pair accuracy
+is agreeing pairs over ordered pairs of the global batch; N processes then train what one
+process with the same ``bn_replicas`` trains. Rank 0 evaluates and writes every file.
 """
 
 from __future__ import annotations
@@ -34,6 +43,12 @@ from ranksrgan.ranker.index import RankIndex, read_rank_index
 from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.training import export_weights, seed_all, write_metadata
 from ranksrgan.training.data import ImageCache, files_key, iteration_loader
+from ranksrgan.training.dist import (
+    SINGLE,
+    ProcessGroup,
+    has_batchnorm,
+    replica_forward_first_stats,
+)
 from ranksrgan.training.export import json_bytes
 from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
 from ranksrgan.training.resume import run_key
@@ -41,6 +56,12 @@ from ranksrgan.training.resume import run_key
 log = logging.getLogger(__name__)
 COLUMNS = ["loss", "pair_acc"]
 MIN_PATCH = 32
+
+
+def _pair_columns(raw: torch.Tensor) -> torch.Tensor:
+    """Steps x [loss, agreeing pairs, ordered pairs] -> steps x [loss, pair accuracy]."""
+    acc = torch.where(raw[:, 2] > 0, raw[:, 1] / raw[:, 2].clamp(min=1e-12), 0.0)
+    return torch.stack([raw[:, 0], acc], dim=1)
 
 
 @dataclass(frozen=True)
@@ -57,8 +78,18 @@ class RankerTrainer(LoopTrainer):
 
     lock_what = "Ranker training"
 
-    def __init__(self, opts: RankerOptions, paths: RankerPaths, device: torch.device):
-        self.opts, self.paths, self.device = opts, paths, device
+    def __init__(
+        self,
+        opts: RankerOptions,
+        paths: RankerPaths,
+        device: torch.device,
+        dist: ProcessGroup = SINGLE,
+        bn_replicas: int = 1,
+    ):
+        """``dist``: the run's processes (default a single one); ``bn_replicas``: BatchNorm
+        replicas of the global batch (the module docstring)."""
+        self.opts, self.paths, self.device, self.dist = opts, paths, device, dist
+        self.bn_replicas = bn_replicas
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
         self.what = f"ranker {opts.name}"
@@ -82,7 +113,11 @@ class RankerTrainer(LoopTrainer):
             )
         self.index: RankIndex = read_rank_index(paths.index)
         # everything that shapes the checkpoint: the options and the rank index's bytes
-        self.run_key = run_key({"options": opts.to_json()}, {"index": paths.index})
+        # (bn_replicas only where it is used: a 1-replica checkpoint keeps its key)
+        settings = {"options": opts.to_json()}
+        if bn_replicas != 1:
+            settings["bn_replicas"] = bn_replicas
+        self.run_key = run_key(settings, {"index": paths.index})
         self.index_sha256 = self.run_key["index"]
         self.labels = list(
             dict.fromkeys(
@@ -101,6 +136,14 @@ class RankerTrainer(LoopTrainer):
         self.place = Placement.for_training(device, opts.precision, opts.channels_last)
         self.net = archs.build(opts.arch, **opts.arch_options)
         self.place.module(self.net).train()
+        self.slots = dist.batch_slice(self.sched["batch_size"], f"ranker {opts.name}: batch_size")
+        self.replicas = dist.local_replicas(
+            bn_replicas,
+            self.sched["batch_size"],
+            f"ranker {opts.name}: bn_replicas",
+            has_batchnorm(self.net),
+        )
+        dist.broadcast_(self.net)
         loss_opts = {"margin": opts.margin, "clamp": opts.clamp} if opts.loss == "margin" else {}
         self.loss_fn = build_loss(RANKER_LOSSES[opts.loss], **loss_opts)
         s = self.sched
@@ -114,13 +157,15 @@ class RankerTrainer(LoopTrainer):
             s["gamma"],
         )
         self.iteration = 0
-        self.steplog = StepLog(COLUMNS, self.what)
+        self.steplog = StepLog(COLUMNS, self.what, derive=_pair_columns)
 
     # ----------------------------------------------------------------------------- data
     def _cache(self) -> ImageCache:
         files = self.index.files
         root = self.paths.cache_dir or (self.out / "cache")
-        cache = ImageCache.build(files, Path(root) / f"ranker-{files_key(files)}")
+        folder = Path(root) / f"ranker-{files_key(files)}"
+        # rank 0 decodes, the other ranks reuse its cache
+        cache = self.dist.main_first(lambda: ImageCache.build(files, folder))
         check_patches(self.index, cache)
         return cache
 
@@ -128,23 +173,24 @@ class RankerTrainer(LoopTrainer):
     def step(
         self, a_u8: torch.Tensor, b_u8: torch.Tensor, la: torch.Tensor, lb: torch.Tensor
     ) -> torch.Tensor:
-        """One optimiser step on a batch of pairs; returns ``[loss, pair accuracy]`` (no sync)."""
+        """One optimiser step on a batch of pairs (this rank's slice); returns ``[loss,
+        agreeing pairs, ordered pairs]`` (no sync; the log's pair accuracy is their ratio)."""
         a, b = self.place.images(a_u8), self.place.images(b_u8)
         la = la.to(self.device, non_blocking=True).float()
         lb = lb.to(self.device, non_blocking=True).float()
         with self.place.autocast():
-            out_a = self.net(a).float().reshape(-1)
-            out_b = self.net(b).float().reshape(-1)
+            out_a = replica_forward_first_stats(self.net, a, self.replicas).float().reshape(-1)
+            out_b = replica_forward_first_stats(self.net, b, self.replicas).float().reshape(-1)
         loss = self.loss_fn(out_a, out_b, la, lb)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average_gradients(self.net.parameters())
         self.opt.step()
         self.scheduler.step()
         with torch.no_grad():
             differ = la != lb
             agree = ((out_a - out_b) * (la - lb) > 0) & differ
-            acc = agree.sum().float() / differ.sum().clamp(min=1).float()
-        return torch.stack([loss.detach().float(), acc])
+        return torch.stack([loss.detach().float(), agree.sum().float(), differ.sum().float()])
 
     def train_step(self, batch) -> torch.Tensor:
         """:meth:`step` on a loader batch ``(a, b, label_a, label_b)``."""
@@ -188,6 +234,9 @@ class RankerTrainer(LoopTrainer):
             if self.iteration < self.sched["iterations"]:
                 self._loop(cache)
             self.checkpoint()
+            if not self.dist.is_main:  # rank 0 evaluates and writes
+                return {}
+            self.dist.phase = "evaluation (rank 0)"
             summary = self.evaluate(cache)
             self.export(summary)
             return summary
@@ -202,6 +251,7 @@ class RankerTrainer(LoopTrainer):
             self.sched["batch_size"],
             opts.workers,
             pin_memory=self.device.type == "cuda",
+            slots=self.slots,
         )
         self.iterate(loader, total, opts.log_every, opts.checkpoint_every)
 
@@ -243,6 +293,8 @@ class RankerTrainer(LoopTrainer):
             },
             "stand_in": bool(self.labels),
             "labels": self.labels,
+            "bn_replicas": self.bn_replicas,
+            "world_size": self.dist.world_size,
             "weights_sha256": sha,
             "eval": {k: summary[k] for k in ("srocc", "krocc", "plcc", "pair_accuracy")},
             "options": self.opts.to_json(),

@@ -11,6 +11,10 @@ Two ways to say what to train:
 
 Training never downloads: the VGG19 file of a perceptual loss comes as ``--vgg19`` (or from
 the cache where ``ranksrgan data download`` / ``snakemake prefetch`` put it).
+
+Several GPUs (or CPU processes): ``torchrun --standalone --nproc-per-node N -m ranksrgan train
+...`` (the rule does this for ``resources.train.gpus: N``); the preset's batch is the global
+batch and rank 0 writes the outputs (``ranksrgan.training.dist``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.cli_args import positive_float
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,13 @@ def register(subparsers) -> None:
     p.add_argument("--cache-dir", help="decoded-patch cache folder (default: CACHE/train_patches)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
     p.add_argument("--no-val", action="store_true", help="skip validation (PSNR/NIQE)")
+    p.add_argument(
+        "--dist-timeout-s",
+        type=positive_float,
+        default=None,
+        help="under torchrun: seconds a rank waits for the others (a lost peer, rank 0's "
+        "validation) before the run stops (default 1800)",
+    )
     p.set_defaults(func=run)
     sub = p.add_subparsers(dest="train_command", metavar="COMMAND")
     from ranksrgan.io.fetch import register_removed_command
@@ -112,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ranksrgan.train.engine import Trainer, TrainPaths
     from ranksrgan.train.presets import options_from_config
-    from ranksrgan.training import pick_device
+    from ranksrgan.training.dist import process_group
 
     if not args.preset:
         raise RankSRGANError("train: --preset is required")
@@ -168,21 +180,24 @@ def run(args: argparse.Namespace) -> int:
         vgg19=Path(vgg) if vgg else None,
         cache_dir=Path(cache_dir),
     )
-    device = pick_device(args.device or config.get("device", "auto"))
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-    trainer = Trainer(opts, paths, device)
-    validator = None
-    if paths.val_manifest is not None and not args.no_val:
-        from ranksrgan.train.validate import Validator, load_val_set
+    with process_group(args.device or config.get("device", "auto"), args.dist_timeout_s) as pg:
+        device = pg.device
+        if device.type == "cpu":
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+        trainer = Trainer(opts, paths, device, dist=pg)
+        validator = None
+        if paths.val_manifest is not None and not args.no_val and pg.is_main:
+            from ranksrgan.train.validate import Validator, load_val_set
 
-        validator = Validator(load_val_set(paths.val_manifest, opts.data.val_images), device)
-    g = trainer.run(validator)
-    log.info(
-        "preset %s: wrote %s (%d iterations%s)",
-        opts.name,
-        g,
-        trainer.iteration,
-        f"; STAND-IN: {', '.join(trainer.labels)}" if trainer.labels else "",
-    )
+            validator = Validator(load_val_set(paths.val_manifest, opts.data.val_images), device)
+        g = trainer.run(validator)
+    if g is not None:
+        log.info(
+            "preset %s: wrote %s (%d iterations%s%s)",
+            opts.name,
+            g,
+            trainer.iteration,
+            f", {pg.world_size} processes" if pg.active else "",
+            f"; STAND-IN: {', '.join(trainer.labels)}" if trainer.labels else "",
+        )
     return 0

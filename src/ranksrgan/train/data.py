@@ -221,7 +221,14 @@ def sub_image_boxes(
 
 
 def make_loader(
-    dataset: PatchDataset, start: int, stop: int, batch_size: int, workers: int, pin_memory: bool
+    dataset: PatchDataset,
+    start: int,
+    stop: int,
+    batch_size: int,
+    workers: int,
+    pin_memory: bool,
+    slots: range | None = None,
 ) -> DataLoader:
-    """A loader yielding uint8 ``(lr, hr)`` batches for iterations ``start .. stop - 1``."""
-    return iteration_loader(dataset, start, stop, batch_size, workers, pin_memory)
+    """A loader yielding uint8 ``(lr, hr)`` batches for iterations ``start .. stop - 1``
+    (``slots``: this rank's slice of each global batch; default the whole batch)."""
+    return iteration_loader(dataset, start, stop, batch_size, workers, pin_memory, slots)

@@ -12,6 +12,16 @@ LoopTrainer`, shared with the Ranker trainer.
 ``bn_replicas``: D (and the train-mode Ranker of the rank-content loss) run on
 ``batch / bn_replicas`` chunks, each BatchNorm-normalised on its own, as the authors' 2-GPU
 DataParallel did (:func:`ranksrgan.archs.common.replica_forward`).
+
+Several processes (``torchrun``, :mod:`ranksrgan.training.dist`): the preset's batch is the
+global batch; each rank trains on its slice and runs ``bn_replicas / N`` replicas on it, so N
+processes compute what one process with the same ``bn_replicas`` computes (``bn_replicas``
+must be a multiple of N when D or a train-mode Ranker is used: one-line error otherwise).
+Per rank the mean losses are means over the slice and the gradients are averaged over the
+ranks; D's outputs are gathered over the ranks before the adversarial loss (RaGAN's batch
+means are over the whole batch, as DataParallel's gathered outputs were); the rank-content
+loss is a SUM over the batch (the authors'), so each rank's sum counts N times before the
+average. Rank 0 validates and writes every file; G.json records the world size.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
 from ranksrgan.train.presets import TrainOptions
 from ranksrgan.training import export_weights, load_plain_state, seed_all, write_metadata
+from ranksrgan.training.dist import SINGLE, ProcessGroup, has_batchnorm
 from ranksrgan.training.export import metadata_labels
 from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
 from ranksrgan.training.resume import run_key
@@ -68,10 +79,12 @@ class Trainer(LoopTrainer):
         paths: TrainPaths,
         device: torch.device,
         cpu_bf16: bool = False,
+        dist: ProcessGroup = SINGLE,
     ):
         """``cpu_bf16``: honour ``precision: bf16`` on the CPU too (benchmarks only; a CPU
-        run is otherwise fp32 whatever the config says)."""
-        self.opts, self.paths, self.device = opts, paths, device
+        run is otherwise fp32 whatever the config says). ``dist``: the run's processes
+        (:func:`ranksrgan.training.dist.process_group`; default a single one)."""
+        self.opts, self.paths, self.device, self.dist = opts, paths, device, dist
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
         self.what = f"preset {opts.name}"
@@ -98,6 +111,19 @@ class Trainer(LoopTrainer):
         if opts.discriminator is not None:
             self.D = archs.build(opts.discriminator.arch, **opts.discriminator.options)
             self.place.module(self.D).train()
+        where = f"train.presets.{opts.name}"
+        self.slots = dist.batch_slice(opts.data.batch_size, f"{where}.data.batch_size")
+        lo = opts.losses
+        batch_stats = (self.D is not None and has_batchnorm(self.D)) or (
+            bool(lo.rank_weight) and lo.rank_bn_mode == "batch"
+        )
+        # BatchNorm replicas on this rank's slice (bn_replicas / world size)
+        self.replicas = dist.local_replicas(
+            opts.bn_replicas, opts.data.batch_size, f"{where}.bn_replicas", batch_stats
+        )
+        dist.broadcast_(self.G)  # same seed, same init file: a check that costs one copy
+        if self.D is not None:
+            dist.broadcast_(self.D)
         self.loss_fns = self._build_losses()
 
         def optimiser(net: torch.nn.Module, lr: float, weight_decay: float):
@@ -158,7 +184,7 @@ class Trainer(LoopTrainer):
                 ranker=ranker,
                 bias=lo.rank_bias,
                 bn_mode=lo.rank_bn_mode,
-                replicas=self.opts.bn_replicas,
+                replicas=self.replicas,
             )
             place.module(fns["rank"])
         if not fns:
@@ -191,8 +217,9 @@ class Trainer(LoopTrainer):
 
     # ----------------------------------------------------------------------------- step
     def _d(self, x: torch.Tensor) -> torch.Tensor:
-        """D's output, per-replica BatchNorm when ``bn_replicas`` > 1."""
-        return replica_forward(self.D_run, x, self.opts.bn_replicas)
+        """D's output, per-replica BatchNorm when ``bn_replicas`` > 1, for the global batch
+        (every rank's slice, gathered in rank order, on several processes)."""
+        return self.dist.gather_batch(replica_forward(self.D_run, x, self.replicas))
 
     def step(self, lr_u8: torch.Tensor, hr_u8: torch.Tensor, iteration: int) -> torch.Tensor:
         """One G step (+ D step); returns the logged values as one device tensor (no sync)."""
@@ -222,11 +249,15 @@ class Trainer(LoopTrainer):
                         pred_real = self._d(hr)
                 terms.append(lo.gan_weight * fns["gan"].generator(pred_fake, pred_real))
             if "rank" in fns:
-                terms.append(lo.rank_weight * fns["rank"](sr))
+                l_rank = fns["rank"](sr)  # a sum over the batch: N slices' sums averaged
+                if self.dist.active:
+                    l_rank = l_rank * self.dist.world_size
+                terms.append(lo.rank_weight * l_rank)
         l_total = torch.stack(terms).sum()
         if g_update:
             self.opt_g.zero_grad(set_to_none=True)
             l_total.backward()
+            self.dist.average_gradients(self.G.parameters())
             self.opt_g.step()
         vals += [t.detach().float() for t in terms] + [l_total.detach()]
         if self.D is not None:
@@ -238,6 +269,7 @@ class Trainer(LoopTrainer):
                 pred_fake = self._d(sr.detach())
                 l_d = fns["gan"].discriminator(pred_real, pred_fake)
             l_d.backward()
+            self.dist.average_gradients(self.D.parameters())
             self.opt_d.step()
             vals += [
                 l_d.detach().float(),
@@ -298,7 +330,8 @@ class Trainer(LoopTrainer):
         write_parquet_atomic(v, self.out / "val.parquet")
 
     def export(self) -> Path:
-        """Write ``G.pth`` (plain fp32 CPU state dict, authors' keys) and ``G.json``."""
+        """Write ``G.pth`` (plain fp32 CPU state dict, authors' keys) and ``G.json`` (rank 0's
+        call; ``world_size``: the processes of the run that finished the training)."""
         g_path = self.out / "G.pth"
         weights_sha256 = export_weights(self.G, g_path)
         last_val = {}
@@ -323,16 +356,19 @@ class Trainer(LoopTrainer):
             "config_sha256": self.opts.config_sha256,
             "weights_sha256": weights_sha256,
             "last_validation": last_val,
+            "world_size": self.dist.world_size,
             "options": self.opts.to_json(),
         }
         write_metadata(g_path, meta)
         return g_path
 
     # ----------------------------------------------------------------------------- loop
-    def run(self, validator=None) -> Path:
+    def run(self, validator=None) -> Path | None:
         """Train (resuming ``checkpoint/last.pth`` when made from the same inputs), export G.
 
-        The output folder is locked for the run: a second run into it stops at once.
+        The output folder is locked for the run: a second run into it stops at once. On
+        several processes only rank 0 gets a ``validator`` and writes files; the other ranks
+        return None.
         """
         with self.locked():
             resumed = self.resume()
@@ -345,9 +381,13 @@ class Trainer(LoopTrainer):
             ):
                 self._validate(validator)
             self.checkpoint()
+            if not self.dist.is_main:
+                return None
+            self.dist.phase = "export"
             return self.export()
 
     def _validate(self, validator) -> None:
+        phase, self.dist.phase = self.dist.phase, "validation (rank 0)"
         for r in validator(self.G):
             self.val_rows.append({"iteration": self.iteration, **r})
         rows = [r for r in self.val_rows if r["iteration"] == self.iteration]
@@ -359,11 +399,14 @@ class Trainer(LoopTrainer):
             np.mean([r["niqe"] for r in rows]),
             len(rows),
         )
+        self.dist.phase = phase
 
     def _loop(self, validator) -> None:
         opts, d = self.opts, self.opts.data
-        cache = PatchCache.build(
-            list(self.paths.train_manifests), self.paths.cache_dir or (self.out / "cache")
+        cache = self.dist.main_first(  # rank 0 decodes, the others reuse its cache
+            lambda: PatchCache.build(
+                list(self.paths.train_manifests), self.paths.cache_dir or (self.out / "cache")
+            )
         )
         dataset = PatchDataset(
             cache, d.hr_patch, opts.seed, d.flip, d.rotate, d.lr_source, d.sub_images
@@ -375,6 +418,7 @@ class Trainer(LoopTrainer):
             d.batch_size,
             d.workers,
             pin_memory=self.device.type == "cuda",
+            slots=self.slots,
         )
         self._validator = validator
         try:

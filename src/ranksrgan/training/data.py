@@ -112,29 +112,43 @@ class ImageCache:
 
 
 class IterationBatches(Sampler):
-    """Batches of ``(iteration, slot)`` keys for iterations ``start .. stop - 1``."""
+    """Batches of ``(iteration, slot)`` keys for iterations ``start .. stop - 1``.
 
-    def __init__(self, start: int, stop: int, batch_size: int):
+    ``slots``: the slots this process takes of each iteration's global batch (its rank's
+    slice, :meth:`ranksrgan.training.dist.ProcessGroup.batch_slice`); default all of them.
+    """
+
+    def __init__(self, start: int, stop: int, batch_size: int, slots: range | None = None):
         self.start, self.stop, self.batch_size = start, stop, batch_size
+        self.slots = range(batch_size) if slots is None else slots
+        if self.slots and (self.slots.start < 0 or self.slots.stop > batch_size):
+            raise ValueError(f"slots {self.slots} outside a batch of {batch_size}")
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for it in range(self.start, self.stop):
-            yield [(it, j) for j in range(self.batch_size)]
+            yield [(it, j) for j in self.slots]
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
 
 def iteration_loader(
-    dataset: Dataset, start: int, stop: int, batch_size: int, workers: int, pin_memory: bool
+    dataset: Dataset,
+    start: int,
+    stop: int,
+    batch_size: int,
+    workers: int,
+    pin_memory: bool,
+    slots: range | None = None,
 ) -> DataLoader:
-    """A loader over ``dataset[(iteration, slot)]`` for iterations ``start .. stop - 1``.
+    """A loader over ``dataset[(iteration, slot)]`` for iterations ``start .. stop - 1``
+    (only ``slots`` of each global batch: a rank's slice; default the whole batch).
 
     Samples stay uint8 until they are on the device (4x less host-device traffic).
     """
     return DataLoader(
         dataset,
-        batch_sampler=IterationBatches(start, stop, batch_size),
+        batch_sampler=IterationBatches(start, stop, batch_size, slots),
         num_workers=workers,
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,

@@ -13,9 +13,13 @@ around the step lives here, once:
   log interval ends; then one transfer, the non-finite check (before anything is logged or
   checkpointed, so a diverged state is never saved), and one mean row.
 - :class:`LoopTrainer`: the output-folder lock, the resume decision (same inputs or start
-  over, :mod:`ranksrgan.training.resume`), the iteration loop with its log line, progress bar
-  and checkpoint interval, and the checkpoint's common part (iteration, run key, RNG state,
-  log rows).
+  over, :mod:`ranksrgan.training.resume`), the iteration loop with its log line (iterations/s
+  and time left), progress bar and checkpoint interval, and the checkpoint's common part
+  (iteration, run key, RNG state, log rows, world size).
+- Several processes (:mod:`ranksrgan.training.dist`): the loop holds the run's
+  :class:`~ranksrgan.training.dist.ProcessGroup` (``self.dist``); rank 0 takes the lock,
+  writes checkpoints and tables and logs; every rank resumes from the same checkpoint (the
+  iteration is checked to agree); logged values are averaged over the ranks at each flush.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ from torch import nn
 from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.io.precision import autocast
 from ranksrgan.training.checkpoint import load_checkpoint, save_checkpoint
+from ranksrgan.training.dist import SINGLE, ProcessGroup
 from ranksrgan.training.finite import check_finite
 from ranksrgan.training.resume import KEY_FIELD, resume_decision
 from ranksrgan.training.rng import rng_state, set_rng_state
@@ -106,10 +111,19 @@ class StepLog:
 
     Rows: ``iteration`` (the last of the interval), ``n`` (its steps), one mean per column,
     then the ``extra`` values of :meth:`flush` (learning rates).
+
+    ``derive``: the steps' raw values (steps x raw entries, averaged over the ranks) to the
+    steps' column values (steps x columns), for a column that is a ratio of batch counts
+    (the Ranker's pair accuracy: agreeing pairs over ordered pairs of the global batch).
     """
 
-    def __init__(self, columns: Sequence[str], what: str):
-        self.columns, self.what = list(columns), what
+    def __init__(
+        self,
+        columns: Sequence[str],
+        what: str,
+        derive: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.columns, self.what, self.derive = list(columns), what, derive
         self.rows: list[dict[str, Any]] = []
         self._pending: list[torch.Tensor] = []
 
@@ -117,11 +131,20 @@ class StepLog:
         """One step's values (a 1-D device tensor, one entry per column); no sync."""
         self._pending.append(values)
 
-    def flush(self, iteration: int, extra: dict[str, Any]) -> dict[str, Any] | None:
-        """Bring the pending steps (ending at ``iteration``) to the host, check, log a row."""
+    def flush(
+        self, iteration: int, extra: dict[str, Any], dist: ProcessGroup = SINGLE
+    ) -> dict[str, Any] | None:
+        """Bring the pending steps (ending at ``iteration``) to the host, check, log a row.
+
+        On several processes the steps' values are first averaged over the ranks (every
+        rank flushes at the same iterations): each rank's values are means over its equal
+        slice of the global batch, so their mean is the global batch's value.
+        """
         if not self._pending:
             return None
-        vals = torch.stack(self._pending).cpu().double()
+        vals = dist.mean_(torch.stack(self._pending)).cpu().double()
+        if self.derive is not None:
+            vals = self.derive(vals)
         # before anything is logged or checkpointed: a diverged state is never saved
         check_finite(vals, self.columns, iteration - len(self._pending) + 1, self.what)
         row = {"iteration": iteration, "n": len(self._pending)}
@@ -136,7 +159,8 @@ class LoopTrainer:
     """Lock, resume, loop and checkpoint around a subclass's step.
 
     A subclass sets ``what`` ("preset NAME"), ``out``, ``ckpt_dir``, ``run_key``
-    (:func:`ranksrgan.training.resume.run_key`), ``steplog`` and ``iteration``, and
+    (:func:`ranksrgan.training.resume.run_key`), ``steplog``, ``iteration`` and ``dist`` (the
+    run's :class:`~ranksrgan.training.dist.ProcessGroup`, a group of one by default), and
     implements :meth:`train_step`, :meth:`log_extra`, :meth:`state`, :meth:`restore` and
     :meth:`write_tables`; :meth:`after_iteration` is an optional hook (validation).
     """
@@ -148,6 +172,7 @@ class LoopTrainer:
     run_key: dict[str, Any]
     steplog: StepLog
     iteration: int = 0
+    dist: ProcessGroup = SINGLE
 
     # ------------------------------------------------------------------------ to implement
     def train_step(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -178,13 +203,24 @@ class LoopTrainer:
         """The log rows so far (one per flushed interval)."""
         return self.steplog.rows
 
-    def locked(self) -> contextlib.AbstractContextManager[Path]:
-        """Hold the output folder's lock (a second run into it stops at once, one line)."""
+    def locked(self) -> contextlib.AbstractContextManager[Any]:
+        """Hold the output folder's lock (a second run into it stops at once, one line);
+        rank 0 holds it for the whole run's processes."""
+        if not self.dist.is_main:
+            return contextlib.nullcontext()
         return folder_lock(self.out, self.lock_what, self.ckpt_dir / LOCK_NAME)
 
     def resume(self) -> bool:
         """Restore ``checkpoint/last.pth`` if it was made from the same inputs (logged);
-        otherwise say in one line why the run starts over. Returns whether it resumed."""
+        otherwise say in one line why the run starts over. Returns whether it resumed.
+
+        Every rank reads the same file once rank 0 holds the lock, and the ranks must agree
+        on the iteration they resume at. The world size is not part of the run key: a
+        checkpoint of N processes resumes on M (the batches and the BatchNorm replicas are
+        the same, :mod:`ranksrgan.training.dist`).
+        """
+        self.dist.phase = "resume"
+        self.dist.barrier()
         ck = load_checkpoint(self.ckpt_dir)
         decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
         if decision.resume:
@@ -192,18 +228,31 @@ class LoopTrainer:
             self.iteration = int(ck["iteration"])
             self.steplog.rows = [dict(r) for r in ck["log_rows"]]
             self.restore(ck)
-            log.info("%s: resumed at iteration %d", self.what, self.iteration)
+            was = int(ck.get("world_size", 1))
+            log.info(
+                "%s: resumed at iteration %d%s",
+                self.what,
+                self.iteration,
+                f" (checkpoint of {was} process(es), now {self.dist.world_size})"
+                if was != self.dist.world_size
+                else "",
+            )
         elif ck is not None:
             log.warning("%s: %s", self.what, decision.reason)
+        self.dist.agree(self.iteration, "the checkpoint's iteration")
         return decision.resume
 
     def flush(self) -> None:
-        """Move pending step values to the host, check them and log their row."""
-        self.steplog.flush(self.iteration, self.log_extra())
+        """Move pending step values to the host (averaged over the ranks), check them and log
+        their row."""
+        self.steplog.flush(self.iteration, self.log_extra(), self.dist)
 
     def checkpoint(self) -> None:
-        """Flush, save ``checkpoint/last.pth`` atomically, write the tables."""
+        """Flush (every rank), then on rank 0: save ``checkpoint/last.pth`` atomically and
+        write the tables."""
         self.flush()
+        if not self.dist.is_main:
+            return
         save_checkpoint(
             self.ckpt_dir,
             {
@@ -212,6 +261,7 @@ class LoopTrainer:
                 KEY_FIELD: self.run_key,
                 "rng": rng_state(),
                 "log_rows": self.steplog.rows,
+                "world_size": self.dist.world_size,
             },
         )
         self.write_tables()
@@ -226,6 +276,7 @@ class LoopTrainer:
         a checkpoint (the caller checkpoints the end).
         """
         t0, start = time.perf_counter(), self.iteration
+        self.dist.phase = "training"
         with self._progress(total) as bar:
             for batch in loader:
                 self.steplog.add(self.train_step(batch))
@@ -242,7 +293,7 @@ class LoopTrainer:
 
     @contextlib.contextmanager
     def _progress(self, total: int) -> Iterator[Any]:
-        if not sys.stderr.isatty():
+        if not sys.stderr.isatty() or not self.dist.is_main:
             yield None
             return
         from tqdm import tqdm
@@ -259,7 +310,15 @@ class LoopTrainer:
         if bar is not None:
             bar.set_postfix_str(msg)
             return
-        rate = elapsed / max(1, self.iteration - start)
-        log.info(
-            "%s it %d/%d %s (%.1f ms/it)", self.what, self.iteration, total, msg, 1000 * rate
-        )
+        log.info("%s it %d/%d %s (%s)", self.what, self.iteration, total, msg,
+                 progress_text(elapsed, self.iteration - start, total - self.iteration))
+
+
+def progress_text(elapsed_s: float, done: int, left: int) -> str:
+    """``12.3 it/s, 81.2 ms/it, 1:02:03 left`` for ``done`` iterations in ``elapsed_s``."""
+    if done <= 0 or elapsed_s <= 0:
+        return "rate n/a"
+    per = elapsed_s / done
+    secs = int(round(per * max(0, left)))
+    h, rem = divmod(secs, 3600)
+    return f"{1 / per:.3g} it/s, {1000 * per:.1f} ms/it, {h}:{rem // 60:02d}:{rem % 60:02d} left"
