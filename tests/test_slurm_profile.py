@@ -482,3 +482,50 @@ def test_run_whose_job_fits_no_partition_stops_before_any_submission(tmp_path):
     assert "rule demo_source" in lines[0] and "runtime 5000 min > max_runtime 2880" in lines[0]
     assert _calls(env, "sbatch") == []
     assert not Path(target).exists()
+
+
+def _train_job_lines(tmp_path: Path, device: str, name: str) -> list[tuple[str, str, str]]:
+    """(rule, sbatch line, shell command) of every train_*/ranker_* job of the demo DAG with
+    `resources.train.gpus` and `resources.ranker.gpus` 2 on ``device``."""
+    from snakemake_executor_plugin_slurm.partitions import read_partition_file
+
+    partitions = read_partition_file(PROFILE / "partitions.yaml")
+    resources = {
+        "gpu_model": "a100",
+        "train": {"threads": 3, "mem_mb": 5000, "runtime": 60, "gpus": 2},
+        "ranker": {"threads": 2, "mem_mb": 4000, "runtime": 30, "gpus": 2},
+    }
+    root = tmp_path / name
+    config = _moved_demo_config(root, device=device, resources=resources)
+    out = []
+    with _plan(config, root) as (_, jobs):
+        for job in jobs:
+            if job.rule.name.startswith(("train_", "ranker_")):
+                out.append((job.rule.name, _submit_command(job, partitions), job.shellcmd))
+    assert {r.split("_")[0] for r, _, _ in out} == {"train", "ranker"}, out
+    return out
+
+
+def test_two_gpu_training_jobs_ask_for_two_gpus_and_start_torchrun(tmp_path):
+    """`resources.train.gpus: 2` (and ranker): the sbatch line asks for 2 GPUs of the model
+    with CPUs and memory x 2, and the job starts 2 processes through torchrun, each with the
+    per-process threads; on `device: cpu` the same 2 (gloo) processes and no GPU."""
+    for rule, call, shell in _train_job_lines(tmp_path, "cuda", "gpu"):
+        args = shlex.split(call)
+        threads, mem = (3, 5000) if rule.startswith("train_") else (2, 4000)
+        assert _option(args, "--gpus") == "a100:2", call
+        assert _option(args, "-p") == "gpu", call
+        assert _option(args, "--cpus-per-task") == str(2 * threads), call
+        assert _option(args, "--mem") == str(2 * mem), call
+        stage = "train --preset" if rule.startswith("train_") else "ranker train --index"
+        launch = (
+            f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
+            f"torchrun --standalone --nproc-per-node 2 -m ranksrgan {stage}"
+        )
+        assert shell.startswith(launch), shell
+    for rule, call, shell in _train_job_lines(tmp_path, "cpu", "cpu"):
+        args = shlex.split(call)
+        assert "--gpus" not in call and _option(args, "-p") == "cpu", call
+        assert _option(args, "--cpus-per-task") == str(6 if rule.startswith("train_") else 4)
+        assert "torchrun --standalone --nproc-per-node 2 -m ranksrgan" in shell, shell
+        assert "--device cpu" in shell, shell

@@ -121,6 +121,32 @@ def gpu_count(wildcards=None):
     return 0 if config["device"] == "cpu" else 1
 
 
+def stage_processes(stage):
+    """Processes of one job of a training stage: config `resources.<stage>.gpus` (default 1),
+    one per GPU, or one per CPU share on `device: cpu` (gloo)."""
+    return int(RESOURCES[stage].get("gpus", 1))
+
+
+def stage_gpus(stage):
+    """`resources: gpu=` of a training stage's rules: its processes, 0 on a CPU-only config."""
+    n = stage_processes(stage)
+    return lambda wildcards: 0 if config["device"] == "cpu" else n
+
+
+def stage_launcher(stage):
+    """How a training stage's rule starts `ranksrgan`: the console script for 1 process;
+    `torchrun --standalone --nproc-per-node N -m ranksrgan` for N (one node; each process
+    gets the stage's per-process `threads` as OMP/MKL threads, not the job's total)."""
+    n = stage_processes(stage)
+    if n == 1:
+        return "ranksrgan"
+    t = RESOURCES[stage]["threads"]
+    return (
+        f"OMP_NUM_THREADS={t} MKL_NUM_THREADS={t}"
+        f" torchrun --standalone --nproc-per-node {n} -m ranksrgan"
+    )
+
+
 def cli_flags(flag, values):
     """`--flag v1 --flag v2` for a shell rule, each value shell-quoted."""
     return " ".join(f"{flag} {shlex.quote(str(v))}" for v in values)
@@ -142,10 +168,11 @@ RESOURCE_DEFAULTS = {
     # gathers, the demo archive, the synthetic NRQM model, the report
     "light": {"threads": 1, "mem_mb": 2000, "runtime": 30},
     # a GAN preset: 600k iterations at batch 8 x 296 px are ~2 days on one GPU; jobs resume
-    # from their checkpoints, so a partition's time limit only means a resubmission
-    "train": {"threads": 4, "mem_mb": 32000, "runtime": 2880},
+    # from their checkpoints, so a partition's time limit only means a resubmission.
+    # `gpus`: processes per job (torchrun when > 1); threads and mem_mb are per process
+    "train": {"threads": 4, "mem_mb": 32000, "runtime": 2880, "gpus": 1},
     # a Ranker: 300-400k iterations at batch 16-32 x 296 px, decoded-image cache in memory
-    "ranker": {"threads": 4, "mem_mb": 16000, "runtime": 720},
+    "ranker": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpus": 1},
 }
 RESOURCES = {
     stage: {**spec, **config.get("resources", {}).get(stage, {})}
@@ -154,13 +181,14 @@ RESOURCES = {
 
 
 def stage_threads(stage):
-    """`threads:` of a stage's rules (Snakemake exports it as OMP/MKL_NUM_THREADS)."""
-    return RESOURCES[stage]["threads"]
+    """`threads:` of a stage's rules (Snakemake exports it as OMP/MKL_NUM_THREADS): the
+    per-process threads x the processes of a multi-GPU training job."""
+    return RESOURCES[stage]["threads"] * int(RESOURCES[stage].get("gpus", 1))
 
 
 def stage_mem_mb(stage):
-    """`resources: mem_mb=` of a stage's rules."""
-    return RESOURCES[stage]["mem_mb"]
+    """`resources: mem_mb=` of a stage's rules (per process x processes, as threads)."""
+    return RESOURCES[stage]["mem_mb"] * int(RESOURCES[stage].get("gpus", 1))
 
 
 def stage_runtime(stage, images=None):

@@ -28,6 +28,8 @@ _RANKER_FLAGS = {
     "log_every": "--log-every",
     "workers": "--workers",
     "precision": "--precision",
+    # BatchNorm replicas: a multiple of resources.ranker.gpus (ranksrgan.training.dist)
+    "bn_replicas": "--bn-replicas",
 }
 
 
@@ -83,15 +85,16 @@ for _ranker in RANKER:
         resources:
             mem_mb=stage_mem_mb("ranker"),
             runtime=stage_runtime("ranker"),
-            gpu=gpu_count,
-            gpu_model=gpu_model_for(gpu_count),
+            gpu=stage_gpus("ranker"),
+            gpu_model=gpu_model_for(stage_gpus("ranker")),
         params:
             name=_ranker,
             out=lambda wildcards, output: os.path.dirname(output.model),
             cache=f"{CACHE}/ranker_images",
             args=ranker_args(_ranker),
+            launch=stage_launcher("ranker"),
         shell:
-            "ranksrgan ranker train --index {input.index:q} --out {params.out:q}"
+            "{params.launch} ranker train --index {input.index:q} --out {params.out:q}"
             " --name {params.name:q} --cache-dir {params.cache:q} {params.args} > {log:q} 2>&1"
 
 

@@ -34,15 +34,16 @@ for _preset in TRAIN["presets"]:
         resources:
             mem_mb=stage_mem_mb("train"),
             runtime=stage_runtime("train"),
-            gpu=gpu_count,
-            gpu_model=gpu_model_for(gpu_count),
+            gpu=stage_gpus("train"),
+            gpu_model=gpu_model_for(stage_gpus("train")),
         params:
             preset=_preset,
             preset_json=train_preset_json(_preset),
             out=lambda wildcards, output: os.path.dirname(output.G),
             cache=f"{CACHE}/train_patches",
             args=train_args(_preset),
+            launch=stage_launcher("train"),
         shell:
-            "ranksrgan train --preset {params.preset:q} --preset-json {params.preset_json:q}"
+            "{params.launch} train --preset {params.preset:q} --preset-json {params.preset_json:q}"
             " --out {params.out:q} --train-manifest {input.train:q} --cache-dir {params.cache:q}"
             " {params.args} > {log:q} 2>&1"
