@@ -410,6 +410,19 @@ def test_demo_stages_through_the_profile_with_fake_slurm(tmp_path):
     assert elapsed < 200, elapsed
 
 
+def _run_through_profile(
+    env: dict[str, str], root: Path, config: Path, target: str
+) -> subprocess.CompletedProcess:
+    """Snakemake for one target through the SLURM profile with the fake SLURM of ``env``."""
+    return subprocess.run(
+        [str(SNAKEMAKE), target, "-s", str(REPO / "workflow" / "Snakefile"),
+         "--workflow-profile", str(PROFILE), "--directory", str(root),
+         "--configfile", str(config), "--default-resources", f"slurm_account={ACCOUNT}",
+         "--slurm-init-seconds-before-status-checks", "1"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
 def test_failed_job_is_reported_failed(tmp_path):
     """A job that SLURM reports FAILED (it died on its node) stops the run with the plugin's
     error, as seen through the profile's status command (no hang waiting for it)."""
@@ -418,13 +431,7 @@ def test_failed_job_is_reported_failed(tmp_path):
     root = tmp_path / "run"
     config = _moved_demo_config(root)
     target = yaml.safe_load(config.read_text())["demo_source"]["output"]
-    proc = subprocess.run(
-        [str(SNAKEMAKE), target, "-s", str(REPO / "workflow" / "Snakefile"),
-         "--workflow-profile", str(PROFILE), "--directory", str(root),
-         "--configfile", str(config), "--default-resources", f"slurm_account={ACCOUNT}",
-         "--slurm-init-seconds-before-status-checks", "1"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
+    proc = _run_through_profile(env, root, config, target)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     states = json.loads((Path(env["FAKE_SLURM_DIR"]) / "jobs.json").read_text())
@@ -468,13 +475,7 @@ def test_run_whose_job_fits_no_partition_stops_before_any_submission(tmp_path):
     root = tmp_path / "run"
     config = _moved_demo_config(root, resources={"light": {"runtime": 5000}})
     target = yaml.safe_load(config.read_text())["demo_source"]["output"]
-    proc = subprocess.run(
-        [str(SNAKEMAKE), target, "-s", str(REPO / "workflow" / "Snakefile"),
-         "--workflow-profile", str(PROFILE), "--directory", str(root),
-         "--configfile", str(config), "--default-resources", f"slurm_account={ACCOUNT}",
-         "--slurm-init-seconds-before-status-checks", "1"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
+    proc = _run_through_profile(env, root, config, target)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     lines = [ln for ln in out.splitlines() if "fits no SLURM partition" in ln]

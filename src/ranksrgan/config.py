@@ -23,15 +23,22 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.contracts import HR
 
 
-def schema_file() -> Path:
-    """The config schema shipped with the package (the checkout's workflow/schemas file)."""
-    path = Path(str(resources.files("ranksrgan") / "schemas" / "config.schema.yaml"))
+def packaged_schema(name: str, what: str) -> Path:
+    """A schema shipped with the package (``ranksrgan/schemas/<name>``: in a checkout a link
+    to ``workflow/schemas/<name>``); one line when it is missing, since nothing is ever used
+    unvalidated. ``what`` names what it validates, for that line."""
+    path = Path(str(resources.files("ranksrgan") / "schemas" / name))
     if not path.is_file():
         raise RankSRGANError(
-            f"{path}: config schema not found (broken install?); configs are never used "
+            f"{path}: {what} schema not found (broken install?); {what} is never used "
             "unvalidated"
         )
     return path
+
+
+def schema_file() -> Path:
+    """The config schema shipped with the package (the checkout's workflow/schemas file)."""
+    return packaged_schema("config.schema.yaml", "the config")
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:

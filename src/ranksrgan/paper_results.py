@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,9 @@ MAPPING_METRICS: dict[str, tuple[str, ...]] = {
 
 def schema_file() -> Path:
     """The paper-results schema shipped with the package (the checkout's workflow/schemas file)."""
-    path = Path(str(resources.files("ranksrgan") / "schemas" / "paper_results.schema.yaml"))
-    if not path.is_file():
-        raise RankSRGANError(
-            f"{path}: paper results schema not found (broken install?); the paper's numbers "
-            "are never used unvalidated"
-        )
-    return path
+    from ranksrgan.config import packaged_schema
+
+    return packaged_schema("paper_results.schema.yaml", "the paper results")
 
 
 def resolve_path(value: str | os.PathLike) -> Path:
