@@ -12,11 +12,23 @@ Issue target (GPU): >= 3x at batch 16 x 296 (VGG-12, nf 64).
 
     PYTHONPATH=src python3 benchmarks/ranker_step.py --device cuda
     PYTHONPATH=src python3 benchmarks/ranker_step.py --device cpu --quick
+
+``--nproc N``: our step on 1 process (``--bn-replicas N``) vs N processes (torchrun, NCCL on
+CUDA, gloo on the CPU) on the same global batch, with the share of each N-process iteration
+spent in collectives (the gradient all-reduce; synchronised around it on CUDA). Same results
+either way (tests/test_training_dist.py). On one CPU host the N processes share its cores
+(cores / N threads each): the CPU figure is the split's and gloo's overhead, not a speed-up.
+
+    PYTHONPATH=src python3 benchmarks/ranker_step.py --device cpu --quick --nproc 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,26 +112,88 @@ class Reference:
 class Ours:
     """Our trainer's step, fed by the DataLoader from the decoded-image cache."""
 
-    def __init__(self, args, device: torch.device, index: Path, root: Path, total: int):
+    def __init__(
+        self, args, device: torch.device, index: Path, root: Path, total: int, **split
+    ):
+        """``split``: ``dist`` (a process group) and ``bn_replicas``, for ``--nproc``."""
         opts = RankerOptions(
             name="bench", arch=args.arch, arch_options={"nf": args.nf}, batch_size=args.batch,
             workers=args.workers, precision=args.precision, seed=0,
         )
         self.device = device
-        self.tr = RankerTrainer(opts, RankerPaths(index=index, out_dir=root / "out"), device)
+        self.tr = RankerTrainer(
+            opts, RankerPaths(index=index, out_dir=root / "out"), device, **split
+        )
+        self.pg = self.tr.dist
         ds = PairDataset(self.tr.index, self.tr._cache(), self.tr.patch, seed=0)
         self.it = iter(
-            iteration_loader(ds, 0, total, args.batch, args.workers, device.type == "cuda")
+            iteration_loader(ds, 0, total, args.batch, args.workers, device.type == "cuda",
+                             slots=self.tr.slots)
         )
 
     def run(self, iters: int) -> float:
-        """ms per iteration over ``iters`` steps, data loading included."""
+        """ms per iteration over ``iters`` steps, data loading included (``self.comm_ms``:
+        ms per iteration in collectives)."""
+        self.pg.barrier()
         sync(self.device)
-        t = time.perf_counter()
+        self.pg.comm_s, t = 0.0, time.perf_counter()
         pending = [self.tr.step(*next(self.it)) for _ in range(iters)]  # no host sync inside
-        torch.stack(pending).cpu()  # the one sync a log interval would do
+        self.pg.mean_(torch.stack(pending)).cpu()  # the one sync a log interval would do
         sync(self.device)
+        self.comm_ms = 1000 * self.pg.comm_s / iters
         return 1000 * (time.perf_counter() - t) / iters
+
+
+def worker(args, device_name: str) -> None:
+    """One torchrun process of ``--nproc``: rank 0 prints the timings as one JSON line."""
+    from ranksrgan.training.dist import process_group
+
+    with process_group(device_name) as pg:
+        pg.time_comm = True
+        root = Path(args.workdir)
+        index = pg.main_first(lambda: make_index(root / "data", args.patch))
+        total = (args.warmup + args.iters) * (args.rounds + 1)
+        ours = Ours(args, pg.device, index, root, total, dist=pg, bn_replicas=args.nproc)
+        ours.run(args.warmup)
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append((ours.run(args.iters), ours.comm_ms))
+        ms, comm = min(rounds)
+        vals = pg.mean_(torch.tensor([ms, comm], dtype=torch.float64))
+        if pg.is_main:
+            print("NPROC_RESULT " + json.dumps({"ms": float(vals[0]), "comm_ms": float(vals[1]),
+                                                "threads": torch.get_num_threads()}))
+
+
+def compare_nproc(args, device: torch.device) -> None:
+    """1 process (``bn_replicas`` N) vs N torchrun processes on the same global batch."""
+    n, cores = args.nproc, os.cpu_count() or 1
+    threads = max(1, cores // n)  # per process, the 1-process baseline's too: the split alone
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = make_index(Path(tmp) / "data", args.patch)
+        total = (args.warmup + args.iters) * (args.rounds + 1)
+        one = Ours(args, device, index, Path(tmp) / "one", total, bn_replicas=n)
+        one.run(args.warmup)
+        one_ms = min(one.run(args.iters) for _ in range(args.rounds))
+        argv = ["--split" if a == "--nproc" else a for a in sys.argv[1:]]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(n), __file__, *argv, "--workdir", tmp]
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"error: the {n}-process run failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(next(ln for ln in proc.stdout.splitlines()
+                          if ln.startswith("NPROC_RESULT ")).split(" ", 1)[1])
+    print(f"device={device}, {args.arch} nf={args.nf}, global batch={args.batch} pairs, "
+          f"patch={args.patch}, bn_replicas={n}, best of {args.rounds} x {args.iters} iterations")
+    print(f"1 process  ({torch.get_num_threads()} threads): {one_ms:8.1f} ms/iter")
+    print(f"{n} processes ({res['threads']} threads each): {res['ms']:8.1f} ms/iter, of which "
+          f"{res['comm_ms']:.1f} ms in collectives ({100 * res['comm_ms'] / res['ms']:.0f}%)")
+    print(f"ratio 1 / {n} processes: {one_ms / res['ms']:.2f}x (ideal {n}x with {n} x "
+          f"{threads} free cores / {n} devices"
+          + ("; one shared CPU host: an overhead figure, not a speed-up claim)"
+             if device.type == "cpu" else ")"))
 
 
 def main() -> None:
@@ -136,6 +210,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int)
     ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds; the best counts")
+    ap.add_argument("--nproc", type=int, help="compare 1 process with N (torchrun) processes")
+    # the workers' name of --nproc (torchrun would take --nproc for its --nproc-per-node)
+    ap.add_argument("--split", type=int, dest="nproc", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)  # the --nproc workers' data folder
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda but no CUDA device")
@@ -149,6 +227,10 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if args.nproc:
+        if "RANK" in os.environ:
+            return worker(args, args.device)
+        return compare_nproc(args, device)
     with tempfile.TemporaryDirectory() as tmp:
         index = make_index(Path(tmp) / "data", args.patch)
         ref = Reference(args, device)

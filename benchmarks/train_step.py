@@ -12,13 +12,27 @@ Reference measured on an H100, authors' networks, batch 8, HR 296, no data loadi
 
     PYTHONPATH=src python3 benchmarks/train_step.py --device cuda
     PYTHONPATH=src python3 benchmarks/train_step.py --device cpu --quick
+
+``--nproc N``: our step on 1 process (``bn_replicas: N``) vs N processes (torchrun, NCCL on
+CUDA, gloo on the CPU) on the same global batch, with the share of each N-process iteration
+spent in collectives (gradient all-reduce, D-output gathers; synchronised around each on
+CUDA). Same results either way (tests/test_training_dist.py). On one CPU host the N processes
+share the same cores (each gets cores / N threads), so the CPU figure is the overhead of
+the split and of gloo, not a speed-up claim; a speed-up needs N devices.
+
+    PYTHONPATH=src python3 benchmarks/train_step.py --device cpu --quick --nproc 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +173,75 @@ def time_ours(opts, device, manifest: Path, cache: Path, warmup, iters) -> float
     return 1000 * (time.perf_counter() - t) / iters
 
 
+def time_split(opts, device, manifest: Path, cache: Path, warmup, iters, pg) -> tuple[float, float]:
+    """Our step on this rank's slice under ``pg``: (ms per iteration, ms in collectives)."""
+    from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
+
+    tr = Trainer(opts, TrainPaths(out_dir=cache / "out", train_manifests=(manifest,),
+                                  cache_dir=cache), device, dist=pg)
+    pc = pg.main_first(lambda: PatchCache.build([manifest], cache))
+    ds = PatchDataset(pc, opts.data.hr_patch, seed=0)
+    loader = make_loader(ds, 0, warmup + iters, opts.data.batch_size, opts.data.workers,
+                         pin_memory=device.type == "cuda", slots=tr.slots)
+    it = iter(loader)
+    pending = [tr.step(*next(it), i) for i in range(warmup)]
+    pg.barrier()
+    sync(device)
+    pg.comm_s, t = 0.0, time.perf_counter()
+    for i in range(warmup, warmup + iters):
+        pending.append(tr.step(*next(it), i))
+    pg.mean_(torch.stack(pending)).cpu()  # the one sync (and all-reduce) a log interval does
+    sync(device)
+    return 1000 * (time.perf_counter() - t) / iters, 1000 * pg.comm_s / iters
+
+
+def worker(args, opts) -> None:
+    """One torchrun process of ``--nproc``: rank 0 prints the timings as one JSON line."""
+    from ranksrgan.training.dist import process_group
+
+    with process_group(args.device) as pg:
+        pg.time_comm = True
+        root = Path(args.workdir)
+        manifest = pg.main_first(lambda: make_data(root / "data", args.patch))
+        ms, comm = time_split(opts, pg.device, manifest, root / "cache", args.warmup,
+                              args.iters, pg)
+        vals = pg.mean_(torch.tensor([ms, comm], dtype=torch.float64))
+        if pg.is_main:
+            print("NPROC_RESULT " + json.dumps({"ms": float(vals[0]), "comm_ms": float(vals[1]),
+                                                "threads": torch.get_num_threads()}))
+
+
+def compare_nproc(args, opts, device) -> None:
+    """1 process (``bn_replicas: N``) vs N torchrun processes on the same global batch."""
+    from ranksrgan.training.dist import SINGLE
+
+    n, cores = args.nproc, os.cpu_count() or 1
+    threads = max(1, cores // n)  # per process, the 1-process baseline's too: the split alone
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = make_data(Path(tmp) / "data", args.patch)
+        one_ms, _ = time_split(opts, device, manifest, Path(tmp) / "cache", args.warmup,
+                               args.iters, SINGLE)
+        argv = ["--split" if a == "--nproc" else a for a in sys.argv[1:]]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(n), __file__, *argv, "--workdir", tmp]
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"error: the {n}-process run failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(next(ln for ln in proc.stdout.splitlines()
+                          if ln.startswith("NPROC_RESULT ")).split(" ", 1)[1])
+    print(f"device={device}, global batch={args.batch}, HR={args.patch}, quick={args.quick}, "
+          f"bn_replicas={n}, {args.iters} timed iterations")
+    print(f"1 process  ({torch.get_num_threads()} threads): {one_ms:8.1f} ms/iter")
+    print(f"{n} processes ({res['threads']} threads each): {res['ms']:8.1f} ms/iter, of which "
+          f"{res['comm_ms']:.1f} ms in collectives ({100 * res['comm_ms'] / res['ms']:.0f}%)")
+    print(f"ratio 1 / {n} processes: {one_ms / res['ms']:.2f}x (ideal {n}x with {n} x "
+          f"{threads} free cores / {n} devices"
+          + ("; one shared CPU host: an overhead figure, not a speed-up claim)"
+             if device.type == "cpu" else ")"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
@@ -171,10 +254,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     ap.add_argument("--compile", action="store_true", help="torch.compile G and D")
+    ap.add_argument("--nproc", type=int, help="compare 1 process with N (torchrun) processes")
+    # the workers' name of --nproc (torchrun would take --nproc for its --nproc-per-node)
+    ap.add_argument("--split", type=int, dest="nproc", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)  # the --nproc workers' data folder
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda but no CUDA device")
-    args.batch = args.batch or (2 if args.quick else 8)
+    args.batch = args.batch or (2 if args.quick and not args.nproc else 8 if not args.quick else 4)
     args.patch = args.patch or (128 if args.quick else 296)
     args.iters = args.iters or (5 if args.quick else 50)
     args.warmup = args.warmup or (2 if args.quick else 10)
@@ -183,6 +270,11 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     opts = options(args)
+    if args.nproc:
+        opts = replace(opts, bn_replicas=args.nproc)  # 1 process computes what N processes do
+        if "RANK" in os.environ:
+            return worker(args, opts)
+        return compare_nproc(args, opts, device)
     with tempfile.TemporaryDirectory() as tmp:
         manifest = make_data(Path(tmp) / "data", args.patch)
         ref_ms = time_reference(opts, device, args.warmup, args.iters)

@@ -15,6 +15,7 @@ change a train-mode output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -215,24 +216,31 @@ def _start_and_signal_rank_1(cmd: list[str], out: Path, sig: int) -> subprocess.
     checkpoint reached iteration 8; return the launcher (stderr read by a thread into
     ``proc.lines``, ``proc.signalled_at`` the monotonic time of the signal)."""
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+        cmd, cwd=REPO, env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     proc.lines = []
     threading.Thread(target=lambda: proc.lines.extend(proc.stderr), daemon=True).start()
     marker, deadline = out / "checkpoint" / "last.json", time.monotonic() + 90
-    proc.signalled_at = None
+    proc.signalled_at, proc.ranks = None, {}
     while proc.poll() is None and time.monotonic() < deadline:
         if marker.is_file() and json.loads(marker.read_text())["iteration"] >= 8:
-            ranks = {_rank_of(c): c for c in _children(proc.pid)}
-            os.kill(ranks[1], sig)
+            proc.ranks = {_rank_of(c): c for c in _children(proc.pid)}
+            os.kill(proc.ranks[1], sig)
             proc.signalled_at = time.monotonic()
             break
         time.sleep(0.005)
     if proc.signalled_at is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_all(proc)
         pytest.fail("rank 1 was not signalled mid-run")
     return proc
+
+
+def _kill_all(proc: subprocess.Popen) -> None:
+    """SIGKILL the launcher and its ranks (torchrun starts each rank in a session of its own)."""
+    for pid in [proc.pid, *proc.ranks.values()]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 def _our_lines(proc: subprocess.Popen) -> list[str]:
@@ -248,7 +256,7 @@ def test_killed_rank_ends_the_job_then_one_process_resumes_to_the_same_result(
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_all(proc)
     ended_s = time.monotonic() - proc.signalled_at
     time.sleep(0.2)  # the reader thread's last lines
     err = "".join(proc.lines)
@@ -284,8 +292,7 @@ def test_a_rank_that_stops_answering_ends_the_others_within_the_timeout(index, t
         waited = time.monotonic() - proc.signalled_at
         ours = _our_lines(proc)
     finally:  # torchrun would SIGKILL the stopped rank itself, 30 s later
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        _kill_all(proc)
     assert len(ours) == 1 and ours[0].startswith("error: rank 0 of 2: lost the other processes")
     assert "did not answer within 3 s" in ours[0] and 3 <= waited < 15, (waited, ours)
 

@@ -155,13 +155,14 @@ class _GatherBatch(torch.autograd.Function):
     every rank's gradient (each rank computed its loss on the whole gathered batch)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, rank: int, world: int) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, group: ProcessGroup) -> torch.Tensor:  # noqa: D102
         import torch.distributed as dist
 
         x = x.contiguous()
-        parts = [torch.empty_like(x) for _ in range(world)]
-        dist.all_gather(parts, x)
-        ctx.rank, ctx.n = rank, x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(group.world_size)]
+        with group._comm():
+            dist.all_gather(parts, x)
+        ctx.group, ctx.n = group, x.shape[0]
         return torch.cat(parts)
 
     @staticmethod
@@ -169,8 +170,10 @@ class _GatherBatch(torch.autograd.Function):
         import torch.distributed as dist
 
         grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n], None, None
+        with ctx.group._comm():
+            dist.all_reduce(grad)
+        r = ctx.group.rank
+        return grad[r * ctx.n : (r + 1) * ctx.n], None
 
 
 class ProcessGroup:
@@ -190,6 +193,26 @@ class ProcessGroup:
         self.device = device if device is not None else torch.device("cpu")
         self.backend = backend
         self.phase = "setup"  # what the run was doing, for the one-line failure message
+        # benchmarks: seconds spent in the step's collectives (synchronised around each one
+        # on CUDA, so that the time is the communication's, not its launch's)
+        self.time_comm = False
+        self.comm_s = 0.0
+
+    @contextlib.contextmanager
+    def _comm(self) -> Iterator[None]:
+        if not self.time_comm:
+            yield
+            return
+        import time
+
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        yield
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        self.comm_s += time.perf_counter() - t0
 
     # ------------------------------------------------------------------------ who am I
     @property
@@ -264,7 +287,8 @@ class ProcessGroup:
         if self.active:
             import torch.distributed as dist
 
-            dist.all_reduce(t)
+            with self._comm():
+                dist.all_reduce(t)
             t.div_(self.world_size)
         return t
 
@@ -281,7 +305,8 @@ class ProcessGroup:
                 by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
         for grads in by_dtype.values():
             flat = torch.cat([g.reshape(-1) for g in grads])
-            dist.all_reduce(flat)
+            with self._comm():
+                dist.all_reduce(flat)
             flat.div_(self.world_size)
             offset = 0
             for g in grads:
@@ -310,7 +335,7 @@ class ProcessGroup:
         gradients flowing back to this rank's slice; ``x`` itself on a single process."""
         if not self.active:
             return x
-        return _GatherBatch.apply(x, self.rank, self.world_size)
+        return _GatherBatch.apply(x, self)
 
     def agree(self, value: int, what: str) -> None:
         """One-line error unless every rank holds the same integer ``value``."""
