@@ -76,6 +76,13 @@ def test_bn_replicas_and_world_size_must_agree_where_batchnorm_is_trained():
         two.batch_slice(5, "k")
 
 
+def test_progress_line_gives_rate_and_time_left():
+    from ranksrgan.training.loop import progress_text
+
+    assert progress_text(10.0, 100, 3725 * 10) == "10 it/s, 100.0 ms/it, 1:02:05 left"
+    assert progress_text(0.0, 0, 5) == "rate n/a"
+
+
 def test_replicas_keep_the_first_chunks_running_statistics():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
@@ -132,6 +139,26 @@ def _assert_close_states(a: dict, b: dict, iterations: int, noise: set[str] = fr
         assert diff <= bound, f"{k}: {diff:.3g} > {bound:.3g}"
 
 
+def _events(out: Path) -> tuple[list[Path], object]:
+    """The event files of ``out/tensorboard`` and their accumulator (every event kept)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    return files, acc
+
+
+def _assert_curve_logged(out: Path, log: pd.DataFrame, column: str, files: int = 1) -> object:
+    """TensorBoard's ``train/<column>`` is the log's column, one event per iteration."""
+    found, acc = _events(out)
+    assert len(found) == files, found  # rank 0 only (and one more per resumed run)
+    ev = acc.Scalars(f"train/{column}")
+    assert [e.step for e in ev] == list(log["iteration"])
+    assert [e.value for e in ev] == pytest.approx(list(log[column]), rel=1e-6)
+    return acc
+
+
 def _assert_same_curves(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> None:
     assert list(a["iteration"]) == list(b["iteration"])
     for c in columns:
@@ -177,6 +204,10 @@ def test_ranker_two_processes_equal_one_process_with_two_bn_replicas(index, rank
         torch.load(ranker_ref / "model.pth", weights_only=True),
         torch.load(out / "model.pth", weights_only=True),
         RANKER_ITERS,
+    )
+    acc = _assert_curve_logged(out, log, "loss")
+    assert {"train/pair_acc", "train/lr", "eval/srocc", "eval/pair_accuracy"} <= set(
+        acc.Tags()["scalars"]
     )
     meta, ref_meta = (json.loads((p / "model.json").read_text()) for p in (out, ranker_ref))
     assert (meta["world_size"], ref_meta["world_size"], meta["bn_replicas"]) == (2, 1, 2)
@@ -273,6 +304,8 @@ def test_killed_rank_ends_the_job_then_one_process_resumes_to_the_same_result(
     _ok(again)
     assert "(checkpoint of 2 process(es), now 1)" in again.stderr
     ref_log, log = (pd.read_parquet(p / "train_log.parquet") for p in (ranker_ref, out))
+    # the killed run's events after its checkpoint are purged: one curve, no fork
+    _assert_curve_logged(out, log, "loss", files=2)
     _assert_same_curves(ref_log, log, ["loss", "pair_acc", "lr"])
     _assert_close_states(
         torch.load(ranker_ref / "model.pth", weights_only=True),
@@ -371,3 +404,9 @@ def test_gan_two_processes_equal_one_process_with_two_bn_replicas(gan_config, tm
     pd.testing.assert_series_equal(val[0]["psnr"], val[1]["psnr"], rtol=1e-4)
     meta = json.loads((two / "G.json").read_text())
     assert meta["world_size"] == 2 and meta["options"]["bn_replicas"] == 2
+    acc = _assert_curve_logged(two, logs[1], "l_g_total")
+    psnr = acc.Scalars("val/psnr")
+    assert [e.step for e in psnr] == [2, 4]
+    assert [e.value for e in psnr] == pytest.approx(list(val[1]["psnr"]), rel=1e-6)
+    crop = acc.Images("val/chelsea")
+    assert [e.step for e in crop] == [2, 4] and (crop[0].width, crop[0].height) == (128, 128)

@@ -229,17 +229,21 @@ class RankerTrainer(LoopTrainer):
         The output folder is locked for the run: a second run into it stops at once.
         """
         with self.locked():
-            self.resume()
-            cache = self._cache()
-            if self.iteration < self.sched["iterations"]:
-                self._loop(cache)
-            self.checkpoint()
-            if not self.dist.is_main:  # rank 0 evaluates and writes
-                return {}
-            self.dist.phase = "evaluation (rank 0)"
-            summary = self.evaluate(cache)
-            self.export(summary)
-            return summary
+            try:
+                self.resume()
+                cache = self._cache()
+                if self.iteration < self.sched["iterations"]:
+                    self._loop(cache)
+                self.checkpoint()
+                if not self.dist.is_main:  # rank 0 evaluates and writes
+                    return {}
+                self.dist.phase = "evaluation (rank 0)"
+                summary = self.evaluate(cache)
+                self.tb_scalars("eval", summary)
+                self.export(summary)
+                return summary
+            finally:
+                self.close_tensorboard()
 
     def _loop(self, cache: ImageCache) -> None:
         opts, total = self.opts, self.sched["iterations"]

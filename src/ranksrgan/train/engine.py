@@ -26,6 +26,7 @@ average. Rank 0 validates and writes every file; G.json records the world size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,7 +371,7 @@ class Trainer(LoopTrainer):
         several processes only rank 0 gets a ``validator`` and writes files; the other ranks
         return None.
         """
-        with self.locked():
+        with self.locked(), self._closing_logs():
             resumed = self.resume()
             if not resumed and validator is not None and self.paths.init is not None:
                 self._validate(validator)  # iteration 0 = the pretrained start of the curve
@@ -386,11 +387,28 @@ class Trainer(LoopTrainer):
             self.dist.phase = "export"
             return self.export()
 
+    @contextlib.contextmanager
+    def _closing_logs(self):
+        try:
+            yield
+        finally:
+            self.close_tensorboard()
+
     def _validate(self, validator) -> None:
         phase, self.dist.phase = self.dist.phase, "validation (rank 0)"
         for r in validator(self.G):
             self.val_rows.append({"iteration": self.iteration, **r})
         rows = [r for r in self.val_rows if r["iteration"] == self.iteration]
+        self.tb_scalars(
+            "val",
+            {
+                "psnr": float(np.mean([r["psnr"] for r in rows])),
+                "niqe": float(np.nanmean([r["niqe"] for r in rows]))
+                if any(r["niqe"] == r["niqe"] for r in rows)
+                else float("nan"),
+            },
+        )
+        self.tb_images("val", getattr(validator, "crops", {}))
         log.info(
             "preset %s it %d: val PSNR %.3f dB, NIQE %.3f (%d images)",
             self.opts.name,

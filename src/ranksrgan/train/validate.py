@@ -42,16 +42,25 @@ def load_val_set(manifest: str | os.PathLike, limit: int = 0) -> list[ValImage]:
     return [ValImage(str(r.image), t(r.lr_path), t(r.hr_path)) for r in df.itertuples()]
 
 
-class Validator:
-    """PSNR/NIQE of a generator on a fixed validation set."""
+CROP = 128  # side of the SR crops kept for the live logs (TensorBoard)
 
-    def __init__(self, images: list[ValImage], device: torch.device):
+
+class Validator:
+    """PSNR/NIQE of a generator on a fixed validation set.
+
+    ``crops``: after each call, ``self.crops`` holds the centre ``CROP`` x ``CROP`` crop of the
+    (8-bit) SR output of the first ``crops`` images, ``{image name: 3 x h x w uint8}``.
+    """
+
+    def __init__(self, images: list[ValImage], device: torch.device, crops: int = 3):
         from ranksrgan.metrics import create_metric
 
         self.images = images
         self.device = device
         self.psnr = create_metric("psnr", device)
         self.niqe = create_metric("niqe", device)
+        self.n_crops = crops
+        self.crops: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
     def __call__(self, generator: torch.nn.Module) -> list[dict]:
@@ -59,10 +68,13 @@ class Validator:
         was_training = generator.training
         generator.eval()
         rows = []
-        for v in self.images:
+        self.crops = {}
+        for i, v in enumerate(self.images):
             lr = v.lr.to(self.device).float().div_(255)
             sr = generator(lr).float().clamp_(0, 1)
             sr = torch.round(sr * 255) / 255  # what a saved PNG holds
+            if i < self.n_crops:
+                self.crops[v.name] = centre_crop(sr[0], CROP).mul(255).round().to(torch.uint8)
             hr = v.hr.to(self.device).float().div_(255)
             rows.append(
                 {"image": v.name, "psnr": float(self.psnr(sr, hr)[0]), "niqe": self._niqe(v, sr)}
@@ -77,3 +89,10 @@ class Validator:
         except MetricUndefinedError as exc:
             log.warning("validation image %s: NIQE recorded as NaN (%s)", v.name, exc)
             return float("nan")
+
+
+def centre_crop(img: torch.Tensor, side: int) -> torch.Tensor:
+    """The centre ``side`` x ``side`` crop of a C x H x W tensor (the whole of a smaller one)."""
+    h, w = img.shape[-2:]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return img[..., y : y + side, x : x + side].cpu()

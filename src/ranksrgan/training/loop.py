@@ -20,6 +20,10 @@ around the step lives here, once:
   :class:`~ranksrgan.training.dist.ProcessGroup` (``self.dist``); rank 0 takes the lock,
   writes checkpoints and tables and logs; every rank resumes from the same checkpoint (the
   iteration is checked to agree); logged values are averaged over the ranks at each flush.
+- Live logs: TensorBoard event files in ``OUT/tensorboard/`` (rank 0), beside
+  ``train_log.parquet``: each log row's values and learning rates (``train/...``), and what a
+  trainer adds (validation PSNR/NIQE and crops, the Ranker's evaluation). A resumed run
+  purges the events after its checkpoint's iteration, so the curves do not fork.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ranksrgan.training.resume import KEY_FIELD, resume_decision
 from ranksrgan.training.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class LoopTrainer:
     steplog: StepLog
     iteration: int = 0
     dist: ProcessGroup = SINGLE
+    tensorboard: bool = True  # event files in OUT/tensorboard/ (rank 0)
+    _tb: Any = None
 
     # ------------------------------------------------------------------------ to implement
     def train_step(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -244,8 +251,61 @@ class LoopTrainer:
 
     def flush(self) -> None:
         """Move pending step values to the host (averaged over the ranks), check them and log
-        their row."""
-        self.steplog.flush(self.iteration, self.log_extra(), self.dist)
+        their row (TensorBoard ``train/<column>`` too)."""
+        row = self.steplog.flush(self.iteration, self.log_extra(), self.dist)
+        if row is not None:
+            self.tb_scalars(
+                "train", {k: v for k, v in row.items() if k not in ("iteration", "n")}
+            )
+
+    # ------------------------------------------------------------------------ TensorBoard
+    def tb_writer(self) -> Any:
+        """Rank 0's TensorBoard writer (``OUT/tensorboard/``), None elsewhere or when off.
+
+        Opened at the first event, after the resume decision: events later than the resumed
+        iteration (a killed run's) are purged.
+        """
+        if not self.tensorboard or not self.dist.is_main:
+            return None
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:  # the package is a dependency; a broken install logs
+                log.warning("%s: no TensorBoard event files (%s)", self.what, exc)
+                self.tensorboard = False
+                return None
+            self._tb = SummaryWriter(
+                str(self.out / TENSORBOARD_DIR), purge_step=self.iteration + 1
+            )
+        return self._tb
+
+    def tb_scalars(self, prefix: str, values: dict[str, Any], step: int | None = None) -> None:
+        """``prefix/name`` scalars at ``step`` (default the current iteration); non-numbers
+        and non-finite values are skipped."""
+        w = self.tb_writer()
+        if w is None:
+            return
+        step = self.iteration if step is None else step
+        for k, v in values.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and v == v:
+                w.add_scalar(f"{prefix}/{k}", float(v), step)
+
+    def tb_images(self, prefix: str, images: dict[str, torch.Tensor], step: int | None = None):
+        """``prefix/name`` images (3 x H x W uint8 or float in [0, 1]) at ``step``."""
+        w = self.tb_writer()
+        if w is None:
+            return
+        step = self.iteration if step is None else step
+        for k, img in images.items():
+            img = img.detach().cpu()
+            w.add_image(f"{prefix}/{k}", img.float() / 255 if img.dtype == torch.uint8 else img,
+                        step)
+
+    def close_tensorboard(self) -> None:
+        """Flush and close the event file (the end of a run)."""
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
 
     def checkpoint(self) -> None:
         """Flush (every rank), then on rank 0: save ``checkpoint/last.pth`` atomically and
@@ -265,6 +325,8 @@ class LoopTrainer:
             },
         )
         self.write_tables()
+        if self._tb is not None:
+            self._tb.flush()
 
     def iterate(
         self, loader: Iterable, total: int, log_every: int, checkpoint_every: int
