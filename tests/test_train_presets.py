@@ -61,10 +61,13 @@ def test_every_preset_resolves_and_targets_exist(config):
 
 
 def test_methods_use_their_train_preset_architecture(config):
+    from ranksrgan.config import method_network
+
     for m, spec in (config.get("methods") or {}).items():
         if spec.get("train_preset") in config["train"]["presets"]:
             g = options_from_config(config["train"], spec["train_preset"]).generator
-            assert (spec["arch"], spec.get("arch_options", {})) == (g.arch, g.options), m
+            # the method's own arch, or (left out) its preset's generator
+            assert method_network(config, m) == (g.arch, g.options), m
 
 
 def test_paper_values():

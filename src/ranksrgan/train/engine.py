@@ -22,11 +22,17 @@ ranks; D's outputs are gathered over the ranks before the adversarial loss (RaGA
 means are over the whole batch, as DataParallel's gathered outputs were); the rank-content
 loss is a SUM over the batch (the authors'), so each rank's sum counts N times before the
 average. Rank 0 validates and writes every file; G.json records the world size.
+
+``ema_decay`` (BasicSR's, off unless a preset sets it): after every iteration the generator's
+exponential moving average ``ema = d * ema + (1 - d) * G`` over its parameters (buffers
+copied), started from the initial G, kept in the checkpoint and exported as ``G_ema.pth`` +
+``G_ema.json`` (``weights_variant: ema``) beside ``G.pth``. Validation scores G itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +87,21 @@ class Trainer(LoopTrainer):
         device: torch.device,
         cpu_bf16: bool = False,
         dist: ProcessGroup = SINGLE,
+        ema_decay: float | None = None,
     ):
         """``cpu_bf16``: honour ``precision: bf16`` on the CPU too (benchmarks only; a CPU
         run is otherwise fp32 whatever the config says). ``dist``: the run's processes
-        (:func:`ranksrgan.training.dist.process_group`; default a single one)."""
+        (:func:`ranksrgan.training.dist.process_group`; default a single one).
+        ``ema_decay``: the preset's ``ema_decay`` (None: the options', else 0 = off)."""
         self.opts, self.paths, self.device, self.dist = opts, paths, device, dist
+        if ema_decay is None:
+            ema_decay = getattr(opts, "ema_decay", 0.0) or 0.0
+        if not 0.0 <= float(ema_decay) < 1.0:
+            raise RankSRGANError(
+                f"config key 'train.presets.{opts.name}.ema_decay': must be in [0, 1), "
+                f"got {ema_decay}"
+            )
+        self.ema_decay = float(ema_decay)
         self.out = Path(paths.out_dir)
         self.ckpt_dir = self.out / "checkpoint"
         self.what = f"preset {opts.name}"
@@ -125,6 +141,11 @@ class Trainer(LoopTrainer):
         dist.broadcast_(self.G)  # same seed, same init file: a check that costs one copy
         if self.D is not None:
             dist.broadcast_(self.D)
+        self.G_ema = None
+        if self.ema_decay:
+            self.G_ema = copy.deepcopy(self.G).eval()
+            for p in self.G_ema.parameters():
+                p.requires_grad_(False)
         self.loss_fns = self._build_losses()
 
         def optimiser(net: torch.nn.Module, lr: float, weight_decay: float):
@@ -199,8 +220,11 @@ class Trainer(LoopTrainer):
         uses_ranker = "rank" in self.loss_fns and lo.ranker is not None
         uses_ranker = uses_ranker and lo.ranker.source != "random"
         uses_vgg = "percep" in self.loss_fns and lo.perceptual_weights == "vgg19"
+        settings = {"options": self.opts.to_json()}
+        if self.ema_decay and "ema_decay" not in settings["options"]:
+            settings["ema_decay"] = self.ema_decay  # until TrainOptions carries it
         return run_key(
-            {"options": self.opts.to_json()},
+            settings,
             {
                 "init": paths.init,
                 "ranker": paths.ranker if uses_ranker else None,
@@ -279,7 +303,17 @@ class Trainer(LoopTrainer):
             ]
             self.sched_d.step()
         self.sched_g.step()
+        if self.G_ema is not None:
+            self._update_ema()
         return torch.stack(vals)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """``ema = d * ema + (1 - d) * G`` over the parameters; buffers copied (BasicSR's)."""
+        ema = list(self.G_ema.parameters())
+        torch._foreach_lerp_(ema, [p.detach() for p in self.G.parameters()], 1 - self.ema_decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
 
     def train_step(self, batch) -> torch.Tensor:
         """:meth:`step` on a loader batch ``(lr, hr)`` at the current iteration."""
@@ -303,11 +337,14 @@ class Trainer(LoopTrainer):
             "sched_d": self.sched_d.state_dict() if self.sched_d is not None else None,
             "data_position": self.iteration,
             "val_rows": [[r["iteration"], r["image"], r["psnr"], r["niqe"]] for r in self.val_rows],
+            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
         }
 
     def restore(self, ck: dict) -> None:
         """Inverse of :meth:`state` (whether to resume at all is the loop's decision)."""
         self.G.load_state_dict(ck["G"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(ck["G_ema"])
         if self.D is not None:
             self.D.load_state_dict(ck["D"])
             self.opt_d.load_state_dict(ck["opt_d"])
@@ -360,6 +397,21 @@ class Trainer(LoopTrainer):
             "world_size": self.dist.world_size,
             "options": self.opts.to_json(),
         }
+        ema_path = self.out / "G_ema.pth"
+        if self.G_ema is not None:
+            meta["ema"] = {"decay": self.ema_decay, "weights": ema_path.name}
+            ema_meta = {
+                **meta,
+                "weights_variant": "ema",
+                "ema_decay": self.ema_decay,
+                "weights_sha256": export_weights(self.G_ema, ema_path),
+                # the validation scored G, not its average
+                "last_validation": {},
+            }
+            write_metadata(ema_path, ema_meta)
+        else:  # a rerun without EMA: no stale average beside the new G
+            ema_path.unlink(missing_ok=True)
+            ema_path.with_suffix(".json").unlink(missing_ok=True)
         write_metadata(g_path, meta)
         return g_path
 
