@@ -113,7 +113,7 @@ def main() -> int:
 
     home = use_offline_pyiqa_home(tempfile.mkdtemp())
     from ranksrgan.rankdata.export import export
-    from ranksrgan.rankdata.index import gather
+    from ranksrgan.rankdata.gather import gather
     from ranksrgan.rankdata.labels import label_metric
     from ranksrgan.rankdata.positions import to_unit_tensor
     from ranksrgan.rankdata.selection import gap_metric

@@ -11,7 +11,7 @@ patch with a no-reference metric and writes one index row per image x position x
 - :mod:`~ranksrgan.rankdata.labels`: batched labels under the label protocol (Y, 4-px shave);
 - :mod:`~ranksrgan.rankdata.split`: train/validation split by source image (or per patch);
 - :mod:`~ranksrgan.rankdata.shard`: one shard of a source dataset, resumable;
-- :mod:`~ranksrgan.rankdata.index`: gather of the shards into ``index.parquet`` + ``stats.json``;
+- :mod:`~ranksrgan.rankdata.gather`: gather of the shards into ``index.parquet`` + ``stats.json``;
 - :mod:`~ranksrgan.rankdata.export`: the authors' folder + label-file layout.
 
 No patch files are written by default: the index names the full image each patch is cropped

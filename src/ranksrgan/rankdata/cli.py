@@ -93,7 +93,7 @@ def _shard(args: argparse.Namespace) -> int:
 
 
 def _gather(args: argparse.Namespace) -> int:
-    from ranksrgan.rankdata.index import gather
+    from ranksrgan.rankdata.gather import gather
 
     index, stats = gather(
         args.shard,
