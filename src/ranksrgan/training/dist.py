@@ -356,9 +356,12 @@ class ProcessGroup:
         """``fn()`` on rank 0, then on the other ranks (a cache rank 0 builds, they reuse)."""
         if not self.active:
             return fn()
-        out = fn() if self.is_main else None
+        if self.is_main:
+            out = fn()
+            self.barrier()
+            return out
         self.barrier()
-        return out if self.is_main else fn()
+        return fn()
 
     def _coll_device(self) -> torch.device:
         return self.device if self.backend == "nccl" else torch.device("cpu")
@@ -456,7 +459,7 @@ def process_group(
         dist.init_process_group(
             backend,
             timeout=datetime.timedelta(seconds=timeout),
-            **({"device_id": device} if backend == "nccl" else {}),
+            device_id=device if backend == "nccl" else None,
         )
     except Exception as exc:  # noqa: BLE001  (rendezvous failures: one line)
         failing = True

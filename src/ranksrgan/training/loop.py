@@ -230,7 +230,7 @@ class LoopTrainer:
         self.dist.barrier()
         ck = load_checkpoint(self.ckpt_dir)
         decision = resume_decision(ck, self.run_key, self.ckpt_dir / "last.pth")
-        if decision.resume:
+        if decision.resume and ck is not None:
             set_rng_state(ck["rng"])
             self.iteration = int(ck["iteration"])
             self.steplog.rows = [dict(r) for r in ck["log_rows"]]
