@@ -40,6 +40,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/snakefmt --check workflow/
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/python -m pytest -q
@@ -51,6 +52,7 @@ test-slurm: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/snakefmt --check workflow/
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -114,7 +115,7 @@ class RankerTrainer(LoopTrainer):
         self.index: RankIndex = read_rank_index(paths.index)
         # everything that shapes the checkpoint: the options and the rank index's bytes
         # (bn_replicas only where it is used: a 1-replica checkpoint keeps its key)
-        settings = {"options": opts.to_json()}
+        settings: dict[str, Any] = {"options": opts.to_json()}
         if bn_replicas != 1:
             settings["bn_replicas"] = bn_replicas
         self.run_key = run_key(settings, {"index": paths.index})

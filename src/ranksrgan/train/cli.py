@@ -112,14 +112,6 @@ def _vgg19_cached(config: dict, cache_dir: str) -> Path:
     return path
 
 
-def _ema_decay(train: dict, name: str) -> float:
-    """The preset's ``ema_decay`` (0 = off), read from the resolved preset."""
-    from ranksrgan.presets import resolve_preset
-
-    value = resolve_preset(train.get("presets", {}), name).get("ema_decay") or 0.0
-    return float(value)
-
-
 def _require(value: Any, flag: str, why: str) -> Any:
     if not value:
         raise RankSRGANError(f"{flag} is required with --preset-json ({why})")
@@ -174,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         init = args.init or (str(results / "train" / opts.init / "G.pth") if opts.init else None)
         ranker = args.ranker
         if ranker is None and needs_ranker:
+            assert spec is not None  # needs_ranker: the preset names a path/stage Ranker
             ranker = spec.path if spec.source == "path" else str(
                 results / "ranker" / str(spec.name) / "model.pth"
             )
@@ -192,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         device = pg.device
         if device.type == "cpu":
             torch.set_num_threads(max(1, torch.get_num_threads()))
-        trainer = Trainer(opts, paths, device, dist=pg, ema_decay=_ema_decay(train, opts.name))
+        trainer = Trainer(opts, paths, device, dist=pg)
         validator = None
         if paths.val_manifest is not None and not args.no_val and pg.is_main:
             from ranksrgan.train.validate import Validator, load_val_set

@@ -177,6 +177,7 @@ class PatchDataset(Dataset):
 
     def _sample_sub(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A crop of a random sub-image, its LR from the sub-image's own MATLAB bicubic."""
+        assert self.subs is not None  # called only with sub-images on
         i, y0, x0 = (int(v) for v in self.subs[int(rng.integers(len(self.subs)))])
         s = self.sub_size
         sub_hr = np.ascontiguousarray(self.cache.hr(i)[y0 : y0 + s, x0 : x0 + s])

@@ -36,11 +36,11 @@ import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from ranksrgan import archs
 from ranksrgan.archs.common import replica_forward
@@ -141,7 +141,7 @@ class Trainer(LoopTrainer):
         dist.broadcast_(self.G)  # same seed, same init file: a check that costs one copy
         if self.D is not None:
             dist.broadcast_(self.D)
-        self.G_ema = None
+        self.G_ema: Any = None
         if self.ema_decay:
             self.G_ema = copy.deepcopy(self.G).eval()
             for p in self.G_ema.parameters():
@@ -154,11 +154,14 @@ class Trainer(LoopTrainer):
             )
 
         self.opt_g, self.sched_g = optimiser(self.G, opts.lr_g, opts.weight_decay_g)
-        self.opt_d = self.sched_d = None
+        # Any: used only where a discriminator exists (self.D is not None)
+        self.opt_d: Any = None
+        self.sched_d: Any = None
         if self.D is not None:
             self.opt_d, self.sched_d = optimiser(self.D, opts.lr_d, opts.weight_decay_d)
         self.G_run = torch.compile(self.G) if opts.compile else self.G
-        self.D_run = torch.compile(self.D) if (opts.compile and self.D is not None) else self.D
+        # Any: a compiled module is typed as a function
+        self.D_run: Any = torch.compile(self.D) if (opts.compile and self.D is not None) else self.D
         self.iteration = 0
         self.val_rows: list[dict] = []
         self.columns = self._loss_columns()
@@ -167,9 +170,10 @@ class Trainer(LoopTrainer):
         self._validator = None  # run()'s, for the every-val_every hook
 
     # ----------------------------------------------------------------------------- setup
-    def _build_losses(self) -> dict[str, nn.Module]:
+    def _build_losses(self) -> dict[str, Any]:
+        # Any: each loss module has its own methods (the GAN loss's generator/discriminator)
         lo, place = self.opts.losses, self.place
-        fns: dict[str, nn.Module] = {}
+        fns: dict[str, Any] = {}
         if lo.pixel_weight:
             fns["pix"] = build_loss(lo.pixel_criterion)
         if lo.mse_weight:
@@ -217,12 +221,11 @@ class Trainer(LoopTrainer):
         """Everything that shapes the checkpoint: options (preset + runtime) and the bytes of
         every file read (init, Ranker and VGG19 weights when used, the training manifests)."""
         lo, paths = self.opts.losses, self.paths
-        uses_ranker = "rank" in self.loss_fns and lo.ranker is not None
-        uses_ranker = uses_ranker and lo.ranker.source != "random"
+        uses_ranker = (
+            "rank" in self.loss_fns and lo.ranker is not None and lo.ranker.source != "random"
+        )
         uses_vgg = "percep" in self.loss_fns and lo.perceptual_weights == "vgg19"
-        settings = {"options": self.opts.to_json()}
-        if self.ema_decay and "ema_decay" not in settings["options"]:
-            settings["ema_decay"] = self.ema_decay  # until TrainOptions carries it
+        settings: dict[str, Any] = {"options": self.opts.to_json()}  # ema_decay included
         return run_key(
             settings,
             {

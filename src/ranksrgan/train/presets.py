@@ -94,6 +94,7 @@ class TrainOptions:
     d_update_ratio: int = 1
     d_init_iters: int = 0
     bn_replicas: int = 1
+    ema_decay: float = 0.0  # BasicSR's generator EMA; 0 = off (the paper presets)
     checkpoint_every: int = 5000
     val_every: int = 5000
     log_every: int = 100
@@ -195,6 +196,7 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
         d_update_ratio=p.get("d_update_ratio", 1),
         d_init_iters=p.get("d_init_iters", 0),
         bn_replicas=p.get("bn_replicas", 1),
+        ema_decay=float(p.get("ema_decay") or 0.0),
         checkpoint_every=p.get("checkpoint_every", 5000),
         val_every=p.get("val_every", 5000),
         log_every=p.get("log_every", 100),

@@ -86,7 +86,7 @@ class Placement:
 
     def module(self, net: nn.Module) -> nn.Module:
         """``net`` moved to the device in the memory format (in place; returned for chaining)."""
-        return net.to(self.device, memory_format=self.memory_format)
+        return net.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
 
     def images(self, x_u8: torch.Tensor) -> torch.Tensor:
         """A uint8 image batch as float in [0, 1] on the device (moved first, converted there)."""
@@ -106,7 +106,8 @@ def adam_multistep(
     """Adam (fused on CUDA) and its MultiStepLR (milestones in iterations)."""
     fused = {"fused": True} if device.type == "cuda" else {}
     opt = torch.optim.Adam(
-        params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, **fused
+        params, lr=lr, betas=(float(betas[0]), float(betas[1])), weight_decay=weight_decay,
+        **fused,
     )
     return opt, torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma)
 

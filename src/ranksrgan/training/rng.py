@@ -22,7 +22,7 @@ def seed_all(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """Python, numpy, torch and CUDA RNG states (tensors, ints, tuples: ``weights_only`` safe)."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (numpy types it as a union)
     return {
         "python": random.getstate(),
         "numpy": {
