@@ -101,3 +101,50 @@ def test_ema_weights_are_exported_with_their_metadata_and_resume(tmp_path):
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "resumed at iteration 6" in again.stderr
     assert (out / "G_ema.pth").read_bytes() == before
+
+
+def _demo_with_ema(tmp_path, ema_decay):
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / "results")
+    if ema_decay is not None:
+        cfg["train"]["presets"]["srgan"]["ema_decay"] = ema_decay
+    cfg["methods"]["srgan_ema"] = {"kind": "network", "train_preset": "srgan",
+                                   "weights_variant": "ema"}
+    cfg["sr"]["methods"].append("srgan_ema")
+    path = tmp_path / "ema.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return repo, path
+
+
+def test_ema_generator_is_an_sr_method_of_its_own(tmp_path):
+    """`weights_variant: ema` runs the preset's G_ema.pth (an output of its train rule) beside
+    the method that runs G.pth, so a user compares the two."""
+    import subprocess
+    import sys
+
+    repo, config = _demo_with_ema(tmp_path, 0.9)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--forceall", "--nolock",
+         "--configfile", str(config)],
+        cwd=repo, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_dir = f"{tmp_path}/results/train/srgan"
+    shells = [ln for ln in proc.stdout.splitlines() if "ranksrgan sr run" in ln]
+    ema_runs = [ln for ln in shells if "--method srgan_ema" in ln]
+    assert ema_runs and all(f"--weights {train_dir}/G_ema.pth" in ln for ln in ema_runs)
+    assert any(f"--weights {train_dir}/G.pth" in ln and "--method srgan " in ln for ln in shells)
+    assert f"{train_dir}/G_ema.pth" in proc.stdout  # an output of train_srgan
+
+
+def test_ema_method_needs_a_preset_with_ema(tmp_path):
+    import yaml
+
+    from ranksrgan.config import validate_config
+
+    _, config = _demo_with_ema(tmp_path, None)
+    with pytest.raises(RankSRGANError, match=r"'methods.srgan_ema.weights_variant': ema needs"):
+        validate_config(yaml.safe_load(config.read_text()), None, "ema.yaml")

@@ -395,6 +395,15 @@ def _check_network_methods(config: dict[str, Any], source: str) -> None:
             raise RankSRGANError(
                 f"{source}: config key 'methods.{m}': give 'weights' or 'train_preset' (or both)"
             )
+        if spec.get("weights_variant") == "ema":
+            from ranksrgan.presets import resolve_preset
+
+            preset = spec.get("train_preset")
+            if preset not in presets or not resolve_preset(presets, preset).get("ema_decay"):
+                raise RankSRGANError(
+                    f"{source}: config key 'methods.{m}.weights_variant': ema needs a "
+                    f"train_preset with ema_decay > 0 (train.presets.{preset}.ema_decay)"
+                )
         if "arch" not in spec and spec.get("train_preset") not in presets:
             raise RankSRGANError(
                 f"{source}: config key 'methods.{m}.arch' (missing key): needed unless the "

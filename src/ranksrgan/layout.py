@@ -9,7 +9,8 @@ else (docs/architecture.md "Files between stages" describes what is in each file
 - score: ``R/scores/{dataset}/{method}.parquet`` (+ ``{method}/shards/{k}.parquet``)
 - rankdata: ``R/rankdata/{name}/{index.parquet, images.parquet, stats.json}`` (+ shards)
 - ranker: ``R/ranker/{name}/{model.pth, model.json, eval.parquet, eval_summary.json}``
-- train: ``R/train/{preset}/{G.pth, G.json, val.parquet, train_log.parquet}``
+- train: ``R/train/{preset}/{G.pth, G.json, val.parquet, train_log.parquet}`` (+ ``G_ema.pth``,
+  ``G_ema.json`` for a preset with ``ema_decay``)
 - report: ``R/report/index.html``; one table's page ``R/report/tables/{table}/index.html``
 - cache: ``C/archives/{archive}.{type}``, ``C/weights/{url file name}``
 
@@ -112,9 +113,11 @@ class Layout:
     def train_dir(self, preset: str) -> str:
         return f"{self.results}/train/{preset}"
 
-    def train_generator(self, preset: str) -> str:
-        """Exported generator weights (authors' key layout) of a training preset."""
-        return f"{self.train_dir(preset)}/G.pth"
+    def train_generator(self, preset: str, variant: str | None = None) -> str:
+        """Exported generator weights (authors' key layout) of a training preset;
+        ``variant="ema"``: the generator's exponential moving average (``G_ema.pth``)."""
+        stem = {None: "G", "ema": "G_ema"}[variant]
+        return f"{self.train_dir(preset)}/{stem}.pth"
 
     def train_meta(self, preset: str) -> str:
         """``G.json`` beside the exported generator."""

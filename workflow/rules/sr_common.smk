@@ -47,7 +47,7 @@ def sr_weights_input(wildcards):
         return []
     entry = _weights_entry(wildcards.method)
     if entry is None:
-        return [train_generator(spec["train_preset"])]
+        return [train_generator(spec["train_preset"], spec.get("weights_variant"))]
     return [LAYOUT.cached_weights(entry)]
 
 

@@ -22,6 +22,7 @@ for _preset in TRAIN["presets"]:
         input:
             **train_inputs(_preset),
         output:
+            **train_ema_outputs(_preset),
             G=train_generator(_preset),
             meta=LAYOUT.train_meta(_preset),
             val=f"{train_dir(_preset)}/val.parquet",

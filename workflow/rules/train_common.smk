@@ -86,6 +86,14 @@ def train_preset_json(preset):
     )
 
 
+def train_ema_outputs(preset):
+    """`G_ema.pth` + `G_ema.json` of a preset with `ema_decay` (its EMA generator), else {}."""
+    if not resolve_preset(TRAIN["presets"], preset).get("ema_decay"):
+        return {}
+    ema = train_generator(preset, "ema")
+    return {"G_ema": ema, "meta_ema": ema.removesuffix(".pth") + ".json"}
+
+
 def train_targets():
     """Exported generators of the presets listed in train.targets."""
     return TARGETS["train"]

@@ -101,6 +101,7 @@ class Upscaler:
         # the file name, or the training stage's preset for a G.pth with its G.json
         self.weights_name = (
             f"train:{side['preset']}"
+            + (f":{side['weights_variant']}" if side.get("weights_variant") else "")
             if side is not None and side.get("preset")
             else os.path.basename(spec.weights)
         )
