@@ -123,3 +123,23 @@ def test_dag_trains_the_ranker_before_ranksrgan():
         assert part in line, part
     train = next(ln for ln in text.splitlines() if "--preset ranksrgan_niqe" in ln)
     assert "--ranker results/demo/ranker/niqe/model.pth" in train
+
+
+def test_ranker_bn_replicas_reaches_the_job_and_is_checked():
+    """`ranker.<name>.bn_replicas` (the authors' N-GPU BatchNorm batch) is a schema key that the
+    rule passes on as --bn-replicas; 0 is one line naming the key."""
+    import subprocess
+    import sys
+
+    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    cfg["ranker"]["niqe"]["bn_replicas"] = 0
+    with pytest.raises(RankSRGANError, match=r"'ranker.niqe.bn_replicas'"):
+        validate_config(cfg, SCHEMA, "demo.yaml")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--forceall", "--nolock",
+         "--configfile", "config/demo.yaml", "--config", "ranker={niqe: {bn_replicas: 2}}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stdout.splitlines() if "ranksrgan ranker train" in ln]
+    assert lines and all("--bn-replicas 2" in ln for ln in lines)
