@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ranksrgan.cli import main
-from ranksrgan.train.presets import deep_merge, preset_hash, resolve_preset
+from ranksrgan.presets import deep_merge, preset_hash, resolve_preset
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

@@ -29,10 +29,10 @@ from ranksrgan.paper_results import (
     SCORE_METRICS,
     row_datasets,
 )
+from ranksrgan.presets import resolve_preset
 from ranksrgan.report import mini_study as mini
 from ranksrgan.report.tables import ranker_summary
 from ranksrgan.table_plan import table_inputs, table_mapping
-from ranksrgan.train.presets import resolve_preset
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -79,6 +79,10 @@ class Layout:
     def sr_shard_dir(self, method: str, dataset: str) -> str:
         return f"{self.sr_dir(method, dataset)}/shards"
 
+    def sr_shard(self, method: str, dataset: str, k: int | str) -> str:
+        """One sr shard's manifest (``k`` may be a wildcard pattern)."""
+        return f"{self.sr_shard_dir(method, dataset)}/{k}.parquet"
+
     # --- score ----------------------------------------------------------------------------
     def score_table(self, dataset: str, method: str) -> str:
         """The gathered score table of one method on one dataset (long format)."""
@@ -86,6 +90,10 @@ class Layout:
 
     def score_shard_dir(self, dataset: str, method: str) -> str:
         return f"{self.results}/scores/{dataset}/{method}/shards"
+
+    def score_shard(self, dataset: str, method: str, k: int | str) -> str:
+        """One score shard (``k`` may be a wildcard pattern)."""
+        return f"{self.score_shard_dir(dataset, method)}/{k}.parquet"
 
     # --- rankdata -------------------------------------------------------------------------
     def rankdata_dir(self, name: str) -> str:
@@ -97,6 +105,15 @@ class Layout:
 
     def rankdata_shard_dir(self, name: str, dataset: str) -> str:
         return f"{self.rankdata_dir(name)}/shards/{dataset}"
+
+    def rankdata_shard(self, name: str, dataset: str, k: int | str, images: bool = False) -> str:
+        """One rank-data shard's patch rows, or (``images``) its per-image table."""
+        suffix = ".images.parquet" if images else ".parquet"
+        return f"{self.rankdata_shard_dir(name, dataset)}/{k}{suffix}"
+
+    def rankdata_file(self, name: str, file: str) -> str:
+        """``index.parquet``, ``images.parquet`` or ``stats.json`` of a rank dataset."""
+        return f"{self.rankdata_dir(name)}/{file}"
 
     # --- ranker ---------------------------------------------------------------------------
     def ranker_dir(self, name: str) -> str:

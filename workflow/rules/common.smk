@@ -134,7 +134,7 @@ def stage_gpus(stage):
 
 
 def stage_launcher(stage):
-    """How a training stage's rule starts `ranksrgan`: the console script for 1 process;
+    """How the rules of a training stage start `ranksrgan`. The console script for 1 process;
     `torchrun --standalone --nproc-per-node N -m ranksrgan` for N (one node; each process
     gets the stage's per-process `threads` as OMP/MKL threads, not the job's total)."""
     n = stage_processes(stage)
@@ -253,8 +253,8 @@ def _fetch_spec(key, entry, check, name_prefix):
 
 
 def fetched_files():
-    """Every downloaded file but the archives, path -> what rule fetch_file passes on: the SR
-    methods' weights (WEIGHT_FILES), the perceptual losses' VGG19 file (VGG19_DOWNLOAD), the
+    """Every downloaded file but the archives, path -> the arguments its fetch_file job gets.
+    The SR methods' weights (WEIGHT_FILES), the perceptual losses' VGG19 file (VGG19_DOWNLOAD), the
     real NRQM model. One path is one download: config entries that fetch the same file must
     agree (a value one of them leaves out comes from the other). Called once every stage's
     helpers are included (they define the names used here).

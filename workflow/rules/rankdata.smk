@@ -11,9 +11,8 @@ rule rankdata_shard:
     input:
         unpack(rankdata_shard_input),
     output:
-        rows=LAYOUT.rankdata_shard_dir("{name}", "{dataset}") + "/{shard}.parquet",
-        images=LAYOUT.rankdata_shard_dir("{name}", "{dataset}")
-        + "/{shard}.images.parquet",
+        rows=LAYOUT.rankdata_shard("{name}", "{dataset}", "{shard}"),
+        images=LAYOUT.rankdata_shard("{name}", "{dataset}", "{shard}", images=True),
     log:
         f"{LOGS}/rankdata/{{name}}/{{dataset}}/{{shard}}.log",
     wildcard_constraints:
@@ -41,8 +40,8 @@ rule rankdata_gather:
         unpack(rankdata_shards),
     output:
         index=LAYOUT.rank_index("{name}"),
-        images=LAYOUT.rankdata_dir("{name}") + "/images.parquet",
-        stats=LAYOUT.rankdata_dir("{name}") + "/stats.json",
+        images=LAYOUT.rankdata_file("{name}", "images.parquet"),
+        stats=LAYOUT.rankdata_file("{name}", "stats.json"),
     log:
         f"{LOGS}/rankdata/{{name}}/gather.log",
     wildcard_constraints:

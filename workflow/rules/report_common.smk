@@ -32,3 +32,11 @@ def report_inputs(wildcards=None):
 def report_targets():
     """The report page, when the config has a report section."""
     return TARGETS["report"]
+
+
+def report_table_inputs(wildcards):
+    """The report's inputs for one table (score tables, manifests, Ranker evals, indexes)."""
+    return {
+        "paper": REPORT["paper_results"],
+        **table_inputs(config, PAPER, wildcards.table),
+    }

@@ -29,7 +29,7 @@ rule score_shard:
     input:
         unpack(score_shard_input),
     output:
-        LAYOUT.score_shard_dir("{dataset}", "{method}") + "/{shard}.parquet",
+        LAYOUT.score_shard("{dataset}", "{method}", "{shard}"),
     log:
         f"{LOGS}/score/{{dataset}}/{{method}}/{{shard}}.log",
     wildcard_constraints:

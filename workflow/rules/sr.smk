@@ -13,7 +13,7 @@ rule sr_shard:
         manifest=lambda wc: data_manifest(wc.dataset),
         weights=sr_weights_input,
     output:
-        LAYOUT.sr_shard_dir("{method}", "{dataset}") + "/{k}.parquet",
+        LAYOUT.sr_shard("{method}", "{dataset}", "{k}"),
     log:
         f"{LOGS}/sr/{{method}}/{{dataset}}/{{k}}.log",
     wildcard_constraints:

@@ -32,7 +32,7 @@ def _present_entry(method):
         return None
 
 
-# fetched file name -> registry entry (downloaded by rule fetch_file: fetched_files, common.smk)
+# fetched file name -> registry entry (downloaded by the fetch_file rule; see fetched_files)
 WEIGHT_FILES = {
     Path(LAYOUT.cached_weights(e)).name: e
     for e in [_present_entry(m) for m in SR_METHODS]

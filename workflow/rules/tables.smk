@@ -12,14 +12,6 @@ PAPER = (
 TABLES = table_names(PAPER) if PAPER else []
 
 
-def report_table_inputs(wildcards):
-    """The report's inputs for one table (score tables, manifests, Ranker evals, indexes)."""
-    return {
-        "paper": REPORT["paper_results"],
-        **table_inputs(config, PAPER, wildcards.table),
-    }
-
-
 if TABLES:
 
     rule report_table:

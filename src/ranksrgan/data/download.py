@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ranksrgan.io.fetch import fetch_cached, read_lock, record_lock
+from ranksrgan.io.fetch import fetch_cached
 from ranksrgan.io.integrity import check_archive
-from ranksrgan.io.transport import BACKOFF_S, RETRIES, TIMEOUT_S, remove_partial
+from ranksrgan.io.transport import BACKOFF_S, RETRIES, TIMEOUT_S
 
 
 def download_archive(
@@ -52,4 +52,4 @@ def download_archive(
     )
 
 
-__all__ = ["download_archive", "read_lock", "record_lock", "remove_partial"]
+__all__ = ["download_archive"]

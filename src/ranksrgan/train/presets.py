@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
-
-# resolution lives in the toolkit (the config check needs it too); re-exported for callers
-from ranksrgan.presets import deep_merge, preset_hash, resolve_preset  # noqa: F401
+from ranksrgan.presets import preset_hash, resolve_preset
 
 
 @dataclass(frozen=True)

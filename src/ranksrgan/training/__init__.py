@@ -7,7 +7,6 @@ image cache.
 Both stages import from here and never from each other.
 """
 
-from ranksrgan.io.device import pick_device
 from ranksrgan.training.checkpoint import load_checkpoint, save_checkpoint
 from ranksrgan.training.export import (
     export_weights,
@@ -23,7 +22,6 @@ __all__ = [
     "export_weights",
     "load_checkpoint",
     "load_plain_state",
-    "pick_device",
     "read_metadata",
     "rng_state",
     "save_checkpoint",
