@@ -140,9 +140,25 @@ class Layout:
         """``G.json`` beside the exported generator."""
         return f"{self.train_dir(preset)}/G.json"
 
+    def train_patch_cache(self) -> str:
+        """The training stage's decoded-patch cache (shared by every preset)."""
+        return f"{self._cache()}/train_patches"
+
+    def ranker_image_cache(self) -> str:
+        """The Ranker stage's decode-once image cache (shared by every Ranker)."""
+        return f"{self._cache()}/ranker_images"
+
     # --- report ---------------------------------------------------------------------------
     def report_page(self) -> str:
         return f"{self.results}/report/index.html"
+
+    def report_markdown(self) -> str:
+        """The page's Markdown twin."""
+        return f"{self.results}/report/index.md"
+
+    def logs(self) -> str:
+        """Every job's log folder (``R/logs/<stage>/...``)."""
+        return f"{self.results}/logs"
 
     def table_report(self, table: str) -> str:
         """The report page of one paper table's target (``snakemake ... tableN``)."""
@@ -156,7 +172,15 @@ class Layout:
 
     def archive(self, name: str, kind: str) -> str:
         """A downloaded archive (``kind``: zip, tar, tar.gz ...)."""
-        return f"{self._cache()}/archives/{name}.{kind}"
+        return self.archive_file(f"{name}.{kind}")
+
+    def archive_file(self, file_name: str) -> str:
+        """A downloaded archive by its file name (``{archive}.{type}``; may be a pattern)."""
+        return f"{self._cache()}/archives/{file_name}"
+
+    def metric_model(self, file_name: str) -> str:
+        """A metric model file kept in the cache (e.g. the synthetic NRQM stand-in)."""
+        return f"{self._cache()}/metric_models/{file_name}"
 
     def cached_weights(self, entry: dict[str, Any]) -> str:
         """Where a weights entry's file lives: its local ``path``, or ``C/weights/<URL file

@@ -84,7 +84,7 @@ onstart:
 
 
 CACHE = config["cache_dir"]
-LOGS = f"{RESULTS}/logs"
+LOGS = LAYOUT.logs()
 ENV = "../envs/ranksrgan.yaml"
 
 

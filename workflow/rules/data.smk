@@ -14,7 +14,7 @@ rule download_archive:
     input:
         archive_local_sources,
     output:
-        f"{CACHE}/archives/{{archive_file}}",
+        LAYOUT.archive_file("{archive_file}"),
     log:
         f"{LOGS}/data/download/{{archive_file}}.log",
     wildcard_constraints:

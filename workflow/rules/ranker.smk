@@ -90,7 +90,7 @@ for _ranker in RANKER:
         params:
             name=_ranker,
             out=lambda wildcards, output: os.path.dirname(output.model),
-            cache=f"{CACHE}/ranker_images",
+            cache=LAYOUT.ranker_image_cache(),
             args=ranker_args(_ranker),
             launch=stage_launcher("ranker"),
         shell:

@@ -13,7 +13,7 @@ if REPORT:
             **report_inputs(),
         output:
             html=LAYOUT.report_page(),
-            md=f"{RESULTS}/report/index.md",
+            md=LAYOUT.report_markdown(),
         log:
             f"{LOGS}/report/build.log",
         conda:

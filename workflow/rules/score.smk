@@ -9,7 +9,7 @@ if NRQM.get("synthetic", False):
 
     rule score_nrqm_synthetic:
         output:
-            NRQM.get("path", f"{CACHE}/metric_models/NRQM_model_SYNTHETIC.mat"),
+            NRQM.get("path", LAYOUT.metric_model("NRQM_model_SYNTHETIC.mat")),
         log:
             f"{LOGS}/score/nrqm_synthetic.log",
         conda:

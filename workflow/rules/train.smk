@@ -41,7 +41,7 @@ for _preset in TRAIN["presets"]:
             preset=_preset,
             preset_json=train_preset_json(_preset),
             out=lambda wildcards, output: os.path.dirname(output.G),
-            cache=f"{CACHE}/train_patches",
+            cache=LAYOUT.train_patch_cache(),
             args=train_args(_preset),
             launch=stage_launcher("train"),
         shell:

@@ -155,23 +155,20 @@ def run(args: argparse.Namespace) -> int:
         if opts.data.val and not val and not args.no_val:
             _require(val, "--val-manifest", f"data.val: {opts.data.val}")
     else:
-        results, cache = Path(config["results_dir"]), config["cache_dir"]
+        # the pipeline's own paths, from the one results layout (as the rules have them)
+        from ranksrgan.layout import Layout
 
-        def manifest(ds: str) -> Path:
-            return results / "data" / ds / "manifest.parquet"
-
-        out = args.out or results / "train" / opts.name
-        manifests = args.train_manifest or [manifest(d) for d in opts.data.train]
-        cache_dir = args.cache_dir or Path(cache) / "train_patches"
-        init = args.init or (str(results / "train" / opts.init / "G.pth") if opts.init else None)
+        lay = Layout.of(config)
+        out = args.out or lay.train_dir(opts.name)
+        manifests = args.train_manifest or [lay.data_manifest(d) for d in opts.data.train]
+        cache_dir = args.cache_dir or lay.train_patch_cache()
+        init = args.init or (lay.train_generator(opts.init) if opts.init else None)
         ranker = args.ranker
         if ranker is None and needs_ranker:
             assert spec is not None  # needs_ranker: the preset names a path/stage Ranker
-            ranker = spec.path if spec.source == "path" else str(
-                results / "ranker" / str(spec.name) / "model.pth"
-            )
-        vgg = args.vgg19 or (_vgg19_cached(config, cache) if needs_vgg else None)
-        val = args.val_manifest or (str(manifest(opts.data.val)) if opts.data.val else None)
+            ranker = spec.path if spec.source == "path" else lay.ranker_model(str(spec.name))
+        vgg = args.vgg19 or (_vgg19_cached(config, config["cache_dir"]) if needs_vgg else None)
+        val = args.val_manifest or (lay.data_manifest(opts.data.val) if opts.data.val else None)
     paths = TrainPaths(
         out_dir=Path(out),
         train_manifests=tuple(Path(m) for m in manifests),
