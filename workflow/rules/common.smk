@@ -83,7 +83,6 @@ onstart:
     acquire_results_lock(RESULTS)
 
 
-CACHE = config["cache_dir"]
 LOGS = LAYOUT.logs()
 ENV = "../envs/ranksrgan.yaml"
 
