@@ -165,3 +165,25 @@ def test_export_refuses_an_image_changed_after_the_index(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "sharp/astronaut.png: sha256" in err and "image astronaut method sharp" in err
     assert not out.exists()
+
+
+def test_training_refuses_an_hr_image_changed_after_its_manifest(tmp_path):
+    """The GAN trainer's decoded-patch cache is keyed on the manifest's hashes: a file that no
+    longer matches them stops the build before anything is decoded, naming file and image."""
+    from test_train_data import make_dataset
+
+    from ranksrgan.train.data import PatchCache
+
+    m = make_dataset(tmp_path, "tr", photos=("astronaut", "coffee"), max_side=64)
+    df = pd.read_parquet(m)
+    df["hr_sha256"] = [sha256_file(p) for p in df["hr_path"]]
+    df["lr_sha256"] = [sha256_file(p) for p in df["lr_path"]]
+    df.to_parquet(m, index=False)
+    PatchCache.build([m], tmp_path / "cache_ok")  # the recorded files: fine
+    hr = df["hr_path"].iloc[1]
+    _replace(hr, data.astronaut()[:64, :64])
+    with pytest.raises(RankSRGANError, match=r"coffee") as e:
+        PatchCache.build([m], tmp_path / "cache_changed")
+    assert hr in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "cache_changed").exists() or not any(
+        (tmp_path / "cache_changed").rglob("*.npy"))

@@ -40,6 +40,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest as read_stage_manifest
+from ranksrgan.io.verify import verify_sha256
 from ranksrgan.training.data import ImageCache, iteration_loader
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,12 @@ SCALE = 4
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """The data stage's manifest (image, hr_path, lr_path), sorted by image."""
-    return read_stage_manifest(path, ("image", "hr_path", "lr_path"), "data manifest")
+    """The data stage's manifest (image, hr_path, lr_path), sorted by image; its paths must
+    stay inside the manifest's folder and its image names be plain file names."""
+    return read_stage_manifest(
+        path, ("image", "hr_path", "lr_path"), "data manifest", root=Path(path).parent,
+        names=("image",),
+    )
 
 
 def _cache_key(frames: list[pd.DataFrame]) -> str:
@@ -88,6 +93,15 @@ class PatchCache:
         if (folder / "index.json").is_file():
             return cls(folder)
         rows = [r for df in frames for r in df.itertuples(index=False)]
+        for m, df in zip(manifests, frames, strict=True):
+            # the files must still be the ones the data stage recorded (the cache is keyed
+            # on those hashes): once per file, before anything is decoded
+            for r in df.itertuples(index=False):
+                for col in ("hr", "lr"):
+                    verify_sha256(
+                        getattr(r, f"{col}_path"), getattr(r, f"{col}_sha256", None),
+                        f"data manifest {m}, image {r.image}", "the data stage",
+                    )
         for r in rows:  # header reads only: fail before decoding anything
             from PIL import Image
 
