@@ -210,7 +210,7 @@ def _crops(
         crops.append(F.Crop(labels.get(method, method), str(row.iloc[0]["path"]), niqe, psnr, si))
     for mp in data_manifests:
         if Path(mp).parent.name == ds:
-            dm = read_manifest(mp, ("image", "hr_path"), "data manifest")
+            dm = read_manifest(mp, ("image", "hr_path"), "data manifest", root=Path(mp).parent)
             hr = dm[dm["image"] == image]
             if not hr.empty:
                 niqe, _, si = scores_of("HR")
