@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -39,6 +37,7 @@ import numpy as np
 import pandas as pd
 import skimage.data
 import torch
+from _nproc import print_comparison, run_workers  # benchmarks/_nproc.py
 
 from ranksrgan import archs
 from ranksrgan.imresize import imresize
@@ -222,24 +221,10 @@ def compare_nproc(args, opts, device) -> None:
         manifest = make_data(Path(tmp) / "data", args.patch)
         one_ms, _ = time_split(opts, device, manifest, Path(tmp) / "cache", args.warmup,
                                args.iters, SINGLE)
-        argv = ["--split" if a == "--nproc" else a for a in sys.argv[1:]]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", str(n), __file__, *argv, "--workdir", tmp]
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"error: the {n}-process run failed:\n{proc.stderr[-3000:]}")
-    res = json.loads(next(ln for ln in proc.stdout.splitlines()
-                          if ln.startswith("NPROC_RESULT ")).split(" ", 1)[1])
+        res = run_workers(__file__, n, threads, tmp)
     print(f"device={device}, global batch={args.batch}, HR={args.patch}, quick={args.quick}, "
           f"bn_replicas={n}, {args.iters} timed iterations")
-    print(f"1 process  ({torch.get_num_threads()} threads): {one_ms:8.1f} ms/iter")
-    print(f"{n} processes ({res['threads']} threads each): {res['ms']:8.1f} ms/iter, of which "
-          f"{res['comm_ms']:.1f} ms in collectives ({100 * res['comm_ms'] / res['ms']:.0f}%)")
-    print(f"ratio 1 / {n} processes: {one_ms / res['ms']:.2f}x (ideal {n}x with {n} x "
-          f"{threads} free cores / {n} devices"
-          + ("; one shared CPU host: an overhead figure, not a speed-up claim)"
-             if device.type == "cpu" else ")"))
+    print_comparison(one_ms, torch.get_num_threads(), res, n, threads, device.type == "cpu")
 
 
 def main() -> None:
