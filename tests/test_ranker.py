@@ -84,6 +84,9 @@ def test_train_writes_model_metadata_and_eval(index, tmp_path, capsys):
     for k in ("srocc", "krocc", "plcc", "pair_accuracy"):
         assert summary[k] == pytest.approx(again[k]) and summary[k] == meta["eval"][k]
     assert f"SROCC {summary['srocc']:.4f}" in printed
+    from ranksrgan.archs import build
+
+    assert summary["n_params"] == sum(p.numel() for p in build("ranker_vgg8", nf=4).parameters())
     log = pd.read_parquet(out / "train_log.parquet")
     assert log["iteration"].tolist() == [5, 10, 15, 20, 25, 30]
     assert log["lr"].iloc[-1] == pytest.approx(5e-4)  # milestone 20, gamma 0.5

@@ -267,7 +267,10 @@ class RankerTrainer(LoopTrainer):
         ev.insert(0, "ranker", self.opts.name)
         ev["stand_in"] = "; ".join(self.labels) or None
         write_parquet_atomic(ev, self.out / "eval.parquet")
-        summary = {"ranker": self.opts.name, "iterations": self.iteration, **summarise(ev)}
+        # n_params: measured from the network (supplement Table 2's "Params (K)" cells)
+        n_params = sum(p.numel() for p in self.net.parameters())
+        summary = {"ranker": self.opts.name, "iterations": self.iteration, "n_params": n_params,
+                   **summarise(ev)}
         if not len(ev):
             log.warning("ranker %s: the index has no validation rows: no SROCC", self.opts.name)
         write_bytes_atomic(self.out / "eval_summary.json", json_bytes(summary))
