@@ -143,3 +143,39 @@ def test_ranker_bn_replicas_reaches_the_job_and_is_checked():
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [ln for ln in proc.stdout.splitlines() if "ranksrgan ranker train" in ln]
     assert lines and all("--bn-replicas 2" in ln for ln in lines)
+
+
+def test_stage_ranker_network_is_stated_once_by_the_ranker_section():
+    """A preset's stage Ranker may leave arch / options out: the job gets the Ranker section's
+    (the paper config states them only there); values a preset gives are kept."""
+    import json
+    import shlex
+
+    from ranksrgan.presets import with_stage_ranker
+
+    rankers = {"n": {"arch": "ranker_vgg8", "arch_options": {"nf": 8}}}
+    bare = {"losses": {"rank": {"weight": 1, "ranker": {"source": "stage", "name": "n"}}}}
+    spec = with_stage_ranker(bare, rankers)["losses"]["rank"]["ranker"]
+    assert (spec["arch"], spec["options"]) == ("ranker_vgg8", {"nf": 8})
+    assert "arch" not in bare["losses"]["rank"]["ranker"]  # a copy
+    given = {"losses": {"rank": {"ranker": {"source": "stage", "name": "n", "arch": "x"}}}}
+    assert with_stage_ranker(given, rankers)["losses"]["rank"]["ranker"]["arch"] == "x"
+
+    paper = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert "arch" not in paper["train"]["presets"]["ranksrgan_niqe"]["losses"]["rank"]["ranker"]
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "table4", "-n", "-p", "--forceall",
+         "--nolock", "--configfile", "config/config.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = {}
+    for line in proc.stdout.splitlines():
+        line = line.removeprefix("Shell command: ")
+        if line.startswith("ranksrgan train --preset"):
+            a = shlex.split(line)
+            jobs[a[a.index("--preset") + 1]] = json.loads(a[a.index("--preset-json") + 1])
+    for preset, name in (("ranksrgan_niqe", "niqe"), ("ranksrgan_ma", "ma")):
+        spec = jobs[preset]["preset"]["losses"]["rank"]["ranker"]
+        section = paper["ranker"][name]
+        assert (spec["arch"], spec["options"]) == (section["arch"], section["arch_options"])

@@ -54,6 +54,24 @@ def resolve_preset(presets: dict[str, Any], name: str) -> dict[str, Any]:
     return merged
 
 
+def with_stage_ranker(preset: dict[str, Any], rankers: dict[str, Any]) -> dict[str, Any]:
+    """A resolved preset whose stage Ranker (``losses.rank.ranker.source: stage``) takes the
+    network it loads, ``arch`` and ``options``, from that Ranker's section
+    (``ranker.<name>.arch`` / ``arch_options``) where the preset leaves them out: the network
+    is stated once, by the stage that trains it. A copy; other presets are returned as they
+    are."""
+    ranker = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
+    name = str(ranker.get("name"))
+    section = rankers.get(name) if ranker.get("source", "stage") == "stage" else None
+    if not section:
+        return preset
+    out = copy.deepcopy(preset)
+    spec = out["losses"]["rank"]["ranker"]
+    spec.setdefault("arch", section["arch"])
+    spec.setdefault("options", dict(section.get("arch_options") or {}))
+    return out
+
+
 def needs_vgg19(presets: dict[str, Any], name: str) -> bool:
     """Whether preset ``name``'s perceptual loss uses the ImageNet VGG19 file (not the
     random stand-in)."""

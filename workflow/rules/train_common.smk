@@ -4,7 +4,7 @@ import os
 import shlex
 
 from ranksrgan.budget import iteration_scale, scale_schedule
-from ranksrgan.presets import needs_vgg19, resolve_preset
+from ranksrgan.presets import needs_vgg19, resolve_preset, with_stage_ranker
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
 VGG19 = (config.get("weights") or {}).get("vgg19")
@@ -78,7 +78,10 @@ def train_preset_json(preset):
         {
             # shortened by train.iteration_scale (ranksrgan.budget) when set
             "preset": scale_schedule(
-                resolve_preset(TRAIN["presets"], preset), iteration_scale(config)
+                with_stage_ranker(
+                    resolve_preset(TRAIN["presets"], preset), config.get("ranker") or {}
+                ),
+                iteration_scale(config),
             ),
             "runtime": TRAIN["runtime"],
         },

@@ -139,6 +139,15 @@ def run(args: argparse.Namespace) -> int:
         if "train" not in config:
             raise RankSRGANError(f"{args.config}: config key 'train' (missing key)")
         train = config["train"]
+    if not args.preset_json:
+        # by hand: the stage Ranker's network from its section, as the workflow resolves it
+        from ranksrgan.presets import resolve_preset, with_stage_ranker
+
+        presets = dict(train.get("presets") or {})
+        presets[args.preset] = with_stage_ranker(
+            resolve_preset(presets, args.preset), config.get("ranker") or {}
+        )
+        train = {**train, "presets": presets}
     opts = options_from_config(train, args.preset)
     spec = opts.losses.ranker
     needs_vgg = bool(opts.losses.perceptual_weight) and opts.losses.perceptual_weights == "vgg19"
