@@ -151,13 +151,14 @@ def time_reference(opts, device, warmup, iters) -> float:
 
 
 def time_ours(opts, device, manifest: Path, cache: Path, warmup, iters) -> float:
-    from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
+    from ranksrgan.train.data import PatchCache, PatchDataset
+    from ranksrgan.training.data import iteration_loader
 
     tr = Trainer(opts, TrainPaths(out_dir=cache / "out", train_manifests=(manifest,),
                                   cache_dir=cache), device)
     pc = PatchCache.build([manifest], cache)
     ds = PatchDataset(pc, opts.data.hr_patch, seed=0)
-    loader = make_loader(ds, 0, warmup + iters, opts.data.batch_size, opts.data.workers,
+    loader = iteration_loader(ds, 0, warmup + iters, opts.data.batch_size, opts.data.workers,
                          pin_memory=device.type == "cuda")
     it = iter(loader)
     pending = []
@@ -174,13 +175,14 @@ def time_ours(opts, device, manifest: Path, cache: Path, warmup, iters) -> float
 
 def time_split(opts, device, manifest: Path, cache: Path, warmup, iters, pg) -> tuple[float, float]:
     """Our step on this rank's slice under ``pg``: (ms per iteration, ms in collectives)."""
-    from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
+    from ranksrgan.train.data import PatchCache, PatchDataset
+    from ranksrgan.training.data import iteration_loader
 
     tr = Trainer(opts, TrainPaths(out_dir=cache / "out", train_manifests=(manifest,),
                                   cache_dir=cache), device, dist=pg)
     pc = pg.main_first(lambda: PatchCache.build([manifest], cache))
     ds = PatchDataset(pc, opts.data.hr_patch, seed=0)
-    loader = make_loader(ds, 0, warmup + iters, opts.data.batch_size, opts.data.workers,
+    loader = iteration_loader(ds, 0, warmup + iters, opts.data.batch_size, opts.data.workers,
                          pin_memory=device.type == "cuda", slots=tr.slots)
     it = iter(loader)
     pending = [tr.step(*next(it), i) for i in range(warmup)]

@@ -13,7 +13,8 @@ import torch
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import read_image, write_png
-from ranksrgan.train.data import PatchCache, PatchDataset, augment, make_loader
+from ranksrgan.train.data import PatchCache, PatchDataset, augment
+from ranksrgan.training.data import iteration_loader
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 
@@ -109,9 +110,9 @@ def test_augment_applies_same_transform_to_both():
 def test_loader_batches_do_not_depend_on_workers_or_start(cache):
     pc, _, _ = cache
     ds = PatchDataset(pc, 32, seed=1)
-    a = list(make_loader(ds, 0, 4, 3, workers=0, pin_memory=False))
-    b = list(make_loader(ds, 0, 4, 3, workers=2, pin_memory=False))
-    c = list(make_loader(ds, 2, 4, 3, workers=0, pin_memory=False))  # resumed at iteration 2
+    a = list(iteration_loader(ds, 0, 4, 3, workers=0, pin_memory=False))
+    b = list(iteration_loader(ds, 0, 4, 3, workers=2, pin_memory=False))
+    c = list(iteration_loader(ds, 2, 4, 3, workers=0, pin_memory=False))  # resumed at iteration 2
     assert len(a) == len(b) == 4 and len(c) == 2
     for (la, ha), (lb, hb) in zip(a, b, strict=True):
         assert torch.equal(la, lb) and torch.equal(ha, hb)

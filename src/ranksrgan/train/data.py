@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest as read_stage_manifest
 from ranksrgan.io.verify import verify_sha256
-from ranksrgan.training.data import ImageCache, iteration_loader
+from ranksrgan.training.data import ImageCache
 
 log = logging.getLogger(__name__)
 SCALE = 4
@@ -233,17 +233,3 @@ def sub_image_boxes(
 
     rows = [(i, y, x) for i, (h, w) in enumerate(shapes) for y in starts(h) for x in starts(w)]
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-
-
-def make_loader(
-    dataset: PatchDataset,
-    start: int,
-    stop: int,
-    batch_size: int,
-    workers: int,
-    pin_memory: bool,
-    slots: range | None = None,
-) -> DataLoader:
-    """A loader yielding uint8 ``(lr, hr)`` batches for iterations ``start .. stop - 1``
-    (``slots``: this rank's slice of each global batch; default the whole batch)."""
-    return iteration_loader(dataset, start, stop, batch_size, workers, pin_memory, slots)

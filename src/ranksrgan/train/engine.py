@@ -47,9 +47,10 @@ from ranksrgan.archs.common import replica_forward
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_parquet_atomic
 from ranksrgan.losses import build_loss
-from ranksrgan.train.data import PatchCache, PatchDataset, make_loader
+from ranksrgan.train.data import PatchCache, PatchDataset
 from ranksrgan.train.presets import TrainOptions
 from ranksrgan.training import export_weights, load_plain_state, seed_all, write_metadata
+from ranksrgan.training.data import iteration_loader
 from ranksrgan.training.dist import SINGLE, ProcessGroup, has_batchnorm
 from ranksrgan.training.export import metadata_labels
 from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
@@ -484,7 +485,7 @@ class Trainer(LoopTrainer):
         dataset = PatchDataset(
             cache, d.hr_patch, opts.seed, d.flip, d.rotate, d.lr_source, d.sub_images
         )
-        loader = make_loader(
+        loader = iteration_loader(
             dataset,
             self.iteration,
             opts.iterations,
