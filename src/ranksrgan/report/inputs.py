@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.contracts import read_table
 from ranksrgan.io.parquet import read_manifest
 
 SCORE_COLUMNS = ("dataset", "method", "image", "metric", "value", "stand_in", "error")
@@ -27,20 +28,6 @@ INDEX_COLUMNS = ("image", "method", "score")
 EVAL_COLUMNS = ("output", "label")
 
 Paths = Sequence[str | os.PathLike]
-
-
-def _read_parquet(path: str | os.PathLike, required: Sequence[str], what: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise RankSRGANError(f"{p}: {what} not found")
-    try:
-        df = pd.read_parquet(p)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise RankSRGANError(f"{p}: cannot read {what} ({type(exc).__name__}: {exc})") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise RankSRGANError(f"{p}: {what} lacks column {missing[0]!r}")
-    return df
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -52,7 +39,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def read_scores(paths: Paths) -> pd.DataFrame:
     """Concatenated score Parquets (``R/scores/{dataset}/{method}.parquet``)."""
-    frames = [_read_parquet(p, SCORE_COLUMNS, "score Parquet") for p in paths]
+    frames = [read_table(p, SCORE_COLUMNS, "score Parquet") for p in paths]
     if not frames:
         return pd.DataFrame(columns=[*SCORE_COLUMNS, "protocol", "stand_in_note"])
     df = pd.concat(frames, ignore_index=True)
@@ -84,7 +71,7 @@ def read_training(g_json_paths: Paths) -> Training:
         meta[preset] = m
         val = p.with_name("val.parquet")
         if val.is_file():
-            v = _read_parquet(val, ("iteration", "psnr", "niqe"), "validation curve")
+            v = read_table(val, ("iteration", "psnr", "niqe"), "validation curve")
             v = v.assign(preset=preset)
             for col in ("image", "stand_in"):
                 if col not in v.columns:
@@ -137,7 +124,7 @@ def read_rankdata(index_paths: Paths) -> tuple[pd.DataFrame, dict[str, dict[str,
     for path in index_paths:
         p = Path(path)
         name = p.parent.name
-        frames.append(_read_parquet(p, INDEX_COLUMNS, "rank index").assign(name=name))
+        frames.append(read_table(p, INDEX_COLUMNS, "rank index").assign(name=name))
         s = p.with_name("stats.json")
         if s.is_file():
             stats[name] = _read_json(s)
@@ -150,7 +137,7 @@ def read_rankdata(index_paths: Paths) -> tuple[pd.DataFrame, dict[str, dict[str,
 def read_ranker_evals(paths: Paths) -> pd.DataFrame:
     """Per-patch Ranker outputs and labels (``R/ranker/{name}/eval.parquet``), with ``name``."""
     frames = [
-        _read_parquet(p, EVAL_COLUMNS, "Ranker evaluation").assign(name=Path(p).parent.name)
+        read_table(p, EVAL_COLUMNS, "Ranker evaluation").assign(name=Path(p).parent.name)
         for p in paths
     ]
     if not frames:
