@@ -211,8 +211,8 @@ def test_report_job_does_not_change_with_scheduler_resources():
 
     def report_line(*extra: str) -> str:
         proc = subprocess.run(
-            [str(snakemake), "-n", "-p", "--forceall", "--nolock", "--configfile",
-             "config/demo.yaml", *extra],
+            [str(snakemake), "-n", "-p", "--forceall", "--nolock", "--rerun-incomplete",
+             "--configfile", "config/demo.yaml", *extra],
             cwd=repo, capture_output=True, text=True, timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]

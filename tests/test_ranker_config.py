@@ -137,6 +137,7 @@ def test_ranker_bn_replicas_reaches_the_job_and_is_checked():
         validate_config(cfg, SCHEMA, "demo.yaml")
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--forceall", "--nolock",
+         "--rerun-incomplete",
          "--configfile", "config/demo.yaml", "--config", "ranker={niqe: {bn_replicas: 2}}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )

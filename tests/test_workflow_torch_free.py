@@ -29,7 +29,7 @@ def no_torch(tmp_path_factory) -> dict[str, str]:
 
 def test_paper_dag_plans_with_torch_unimportable(no_torch):
     proc = subprocess.run(
-        [str(SNAKEMAKE), "-n", "--forceall", "--nolock", "--configfile",
+        [str(SNAKEMAKE), "-n", "--forceall", "--nolock", "--rerun-incomplete", "--configfile",
          "config/config.yaml"],
         cwd=REPO, env=no_torch, capture_output=True, text=True, timeout=300,
     )
@@ -59,6 +59,7 @@ def test_layout_targets_are_the_workflow_targets(name):
     want = sorted(t for ts in stage_targets(cfg).values() for t in ts)
     proc = subprocess.run(
         [str(SNAKEMAKE), "-n", "--forceall", "--nolock", "--configfile", f"config/{name}.yaml",
+         "--rerun-incomplete",
          "--detailed-summary", "all"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
