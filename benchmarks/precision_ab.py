@@ -36,12 +36,12 @@ import skimage.data
 import torch
 
 from ranksrgan import archs
+from ranksrgan.fit import load_plain_state
 from ranksrgan.imresize import imresize
 from ranksrgan.io import write_png
 from ranksrgan.metrics import create_metric
 from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.presets import DataOptions, LossOptions, NetSpec, TrainOptions
-from ranksrgan.training import load_plain_state
+from ranksrgan.train.options import DataOptions, LossOptions, NetSpec, TrainOptions
 
 TRAIN_PHOTOS = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry")
 TEST_PHOTOS = ("chelsea", "rocket", "retina")

@@ -39,11 +39,11 @@ from _nproc import print_comparison, run_workers  # benchmarks/_nproc.py
 from scipy.ndimage import gaussian_filter
 
 from ranksrgan import archs
+from ranksrgan.fit.data import iteration_loader
 from ranksrgan.io import write_png
 from ranksrgan.ranker.data import PairDataset
 from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
 from ranksrgan.ranker.options import RankerOptions
-from ranksrgan.training.data import iteration_loader
 
 TARGET_RATIO = 3.0
 
@@ -145,7 +145,7 @@ class Ours:
 
 def worker(args, device_name: str) -> None:
     """One torchrun process of ``--nproc``: rank 0 prints the timings as one JSON line."""
-    from ranksrgan.training.dist import process_group
+    from ranksrgan.fit.dist import process_group
 
     with process_group(device_name) as pg:
         pg.time_comm = True

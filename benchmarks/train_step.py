@@ -44,7 +44,7 @@ from ranksrgan.imresize import imresize
 from ranksrgan.io import write_png
 from ranksrgan.losses import build_loss
 from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.presets import DataOptions, LossOptions, NetSpec, RankerSpec, TrainOptions
+from ranksrgan.train.options import DataOptions, LossOptions, NetSpec, RankerSpec, TrainOptions
 
 REF_H100_MS = 56.0
 TARGET_RATIO = 2.5
@@ -151,8 +151,8 @@ def time_reference(opts, device, warmup, iters) -> float:
 
 
 def time_ours(opts, device, manifest: Path, cache: Path, warmup, iters) -> float:
+    from ranksrgan.fit.data import iteration_loader
     from ranksrgan.train.data import PatchCache, PatchDataset
-    from ranksrgan.training.data import iteration_loader
 
     tr = Trainer(opts, TrainPaths(out_dir=cache / "out", train_manifests=(manifest,),
                                   cache_dir=cache), device)
@@ -175,8 +175,8 @@ def time_ours(opts, device, manifest: Path, cache: Path, warmup, iters) -> float
 
 def time_split(opts, device, manifest: Path, cache: Path, warmup, iters, pg) -> tuple[float, float]:
     """Our step on this rank's slice under ``pg``: (ms per iteration, ms in collectives)."""
+    from ranksrgan.fit.data import iteration_loader
     from ranksrgan.train.data import PatchCache, PatchDataset
-    from ranksrgan.training.data import iteration_loader
 
     tr = Trainer(opts, TrainPaths(out_dir=cache / "out", train_manifests=(manifest,),
                                   cache_dir=cache), device, dist=pg)
@@ -198,7 +198,7 @@ def time_split(opts, device, manifest: Path, cache: Path, warmup, iters, pg) -> 
 
 def worker(args, opts) -> None:
     """One torchrun process of ``--nproc``: rank 0 prints the timings as one JSON line."""
-    from ranksrgan.training.dist import process_group
+    from ranksrgan.fit.dist import process_group
 
     with process_group(args.device) as pg:
         pg.time_comm = True
@@ -214,7 +214,7 @@ def worker(args, opts) -> None:
 
 def compare_nproc(args, opts, device) -> None:
     """1 process (``bn_replicas: N``) vs N torchrun processes on the same global batch."""
-    from ranksrgan.training.dist import SINGLE
+    from ranksrgan.fit.dist import SINGLE
 
     n, cores = args.nproc, os.cpu_count() or 1
     threads = max(1, cores // n)  # per process, the 1-process baseline's too: the split alone

@@ -11,12 +11,12 @@ from ranksrgan.io.device import pick_device
 
 
 def test_every_stage_uses_the_one_chooser():
+    import ranksrgan.fit as fit
     import ranksrgan.metrics as metrics
     import ranksrgan.sr.inference as inference
     import ranksrgan.sr.shard as sr_shard
-    import ranksrgan.training as training
 
-    assert not hasattr(training, "pick_device")  # no alias of the one chooser left behind
+    assert not hasattr(fit, "pick_device")  # no alias of the one chooser left behind
     assert not hasattr(inference, "select_device")  # no second chooser left behind
     assert sr_shard.pick_device is pick_device
     assert metrics.create_metric("psnr", "cpu").device == torch.device("cpu")

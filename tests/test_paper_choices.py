@@ -25,7 +25,7 @@ from ranksrgan.imresize import imresize
 from ranksrgan.io import write_png
 from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset, sub_image_boxes
-from ranksrgan.train.presets import options_from_config
+from ranksrgan.train.options import options_from_config
 from ranksrgan.weights import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,10 +212,10 @@ def test_sub_image_patches_lie_in_one_sub_image_with_its_own_lr(tmp_path):
 
 # ---------------------------------------------------------------- 1: manifests say which weights
 def test_sr_manifest_records_which_weights_made_the_numbers(tmp_path):
+    from ranksrgan.fit import write_metadata
     from ranksrgan.io import sha256_file
     from ranksrgan.io.parquet import read_manifest
     from ranksrgan.sr.shard import SHARD_COLUMNS, MethodSpec, Upscaler, run_shard
-    from ranksrgan.training import write_metadata
 
     hr = np.ascontiguousarray(skimage.data.chelsea()[:64, :64])
     hp, lp = tmp_path / "HR" / "chelsea.png", tmp_path / "LR" / "chelsea.png"
@@ -248,7 +248,7 @@ def test_sr_manifest_records_which_weights_made_the_numbers(tmp_path):
 
 def test_trainer_runs_d_per_replica_when_bn_replicas_is_2(tmp_path):
     from ranksrgan.train.engine import Trainer, TrainPaths
-    from ranksrgan.train.presets import DataOptions, LossOptions, NetSpec, TrainOptions
+    from ranksrgan.train.options import DataOptions, LossOptions, NetSpec, TrainOptions
 
     def trainer(replicas):
         opts = TrainOptions(

@@ -104,10 +104,10 @@ def test_other_losses_and_augmentation_run(index, tmp_path, loss):
 def test_training_learns_the_label_order_on_train_patches(index, tmp_path):
     """After a short run the Ranker orders each train position's blur levels as the labels."""
     from ranksrgan import archs
+    from ranksrgan.fit import load_plain_state
+    from ranksrgan.fit.data import ImageCache, files_key
     from ranksrgan.ranker.evaluate import ranker_outputs
     from ranksrgan.ranker.index import RankIndex, read_rank_index
-    from ranksrgan.training import load_plain_state
-    from ranksrgan.training.data import ImageCache, files_key
 
     out = tmp_path / "learn"
     args = _args(
@@ -209,7 +209,7 @@ def test_exported_vgg12_loads_strictly_into_the_authors_layout(index, tmp_path):
     ref = RankerVGG12_296(base_nf=4)
     ref.load_state_dict(state, strict=True)  # every key, every shape
     from ranksrgan import archs
-    from ranksrgan.training import load_plain_state
+    from ranksrgan.fit import load_plain_state
 
     ours = archs.build("ranker_vgg12", nf=4)
     load_plain_state(ours, out / "model.pth", "Ranker")
@@ -277,9 +277,9 @@ def test_bad_index_is_one_line_error(index, tmp_path, capsys):
 
 def test_nonfinite_ranker_step_stops_naming_the_iteration(index, tmp_path):
     from ranksrgan.errors import RankSRGANError
+    from ranksrgan.fit import load_checkpoint
     from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
     from ranksrgan.ranker.options import RankerOptions
-    from ranksrgan.training import load_checkpoint
 
     opts = RankerOptions(
         name="nan",

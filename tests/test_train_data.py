@@ -11,10 +11,10 @@ import skimage.data
 import torch
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit.data import iteration_loader
 from ranksrgan.imresize import imresize
 from ranksrgan.io import read_image, write_png
 from ranksrgan.train.data import PatchCache, PatchDataset, augment
-from ranksrgan.training.data import iteration_loader
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 

@@ -38,7 +38,7 @@ PIXEL = {
 
 def _trainer(tmp_path: Path, decay: float):
     from ranksrgan.train.engine import Trainer, TrainPaths
-    from ranksrgan.train.presets import DataOptions, LossOptions, NetSpec, TrainOptions
+    from ranksrgan.train.options import DataOptions, LossOptions, NetSpec, TrainOptions
 
     opts = TrainOptions(
         name="ema", generator=NetSpec("srresnet", {"nf": 8, "nb": 1}), discriminator=None,

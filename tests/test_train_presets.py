@@ -17,7 +17,7 @@ from ranksrgan.cli import main
 from ranksrgan.config import load_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.presets import resolve_preset
-from ranksrgan.train.presets import options_from_config
+from ranksrgan.train.options import options_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -13,16 +13,16 @@ from test_train_resume import TINY_GAN
 
 from ranksrgan.archs import build
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import save_torch_atomic
-from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.presets import options_from_config
-from ranksrgan.training import (
+from ranksrgan.fit import (
     check_finite,
     export_weights,
     load_checkpoint,
     read_metadata,
     write_metadata,
 )
+from ranksrgan.io import save_torch_atomic
+from ranksrgan.train.engine import Trainer, TrainPaths
+from ranksrgan.train.options import options_from_config
 
 
 def test_identical_states_give_identical_weight_files(tmp_path):

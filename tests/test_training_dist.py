@@ -32,7 +32,7 @@ from _rank_index import make_rank_index
 from test_train_data import make_dataset
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.training.dist import (
+from ranksrgan.fit.dist import (
     ProcessGroup,
     launch_from_env,
     replica_forward_first_stats,
@@ -77,7 +77,7 @@ def test_bn_replicas_and_world_size_must_agree_where_batchnorm_is_trained():
 
 
 def test_progress_line_gives_rate_and_time_left():
-    from ranksrgan.training.loop import progress_text
+    from ranksrgan.fit.loop import progress_text
 
     assert progress_text(10.0, 100, 3725 * 10) == "10 it/s, 100.0 ms/it, 1:02:05 left"
     assert progress_text(0.0, 0, 5) == "rate n/a"

@@ -1,4 +1,4 @@
-"""issue 25.0: one training loop (src/ranksrgan/training/loop.py) under both trainers. Each rule
+"""issue 25.0: one training loop (src/ranksrgan/fit/loop.py) under both trainers. Each rule
 the two engines used to copy (and let drift) is tested once here: precision and memory
 format, autocast on the device's own type, Adam + MultiStepLR, the flush -> finite check ->
 row interval (the last iteration always logged), the checkpoint's common part, and strict
@@ -19,13 +19,13 @@ from test_train_data import make_dataset
 from test_train_resume import TINY_GAN
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit import load_checkpoint, write_metadata
+from ranksrgan.fit.loop import Placement, StepLog, adam_multistep
 from ranksrgan.io.precision import autocast
 from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
 from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.presets import options_from_config
-from ranksrgan.training import load_checkpoint, write_metadata
-from ranksrgan.training.loop import Placement, StepLog, adam_multistep
+from ranksrgan.train.options import options_from_config
 
 CPU = torch.device("cpu")
 

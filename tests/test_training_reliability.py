@@ -26,11 +26,11 @@ from test_train_resume import TINY_GAN
 from ranksrgan.archs import build
 from ranksrgan.cli import build_parser, main
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit import export_weights, load_checkpoint
+from ranksrgan.fit.resume import ResumeDecision, resume_decision, run_key
 from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.presets import options_from_config
-from ranksrgan.training import export_weights, load_checkpoint
-from ranksrgan.training.resume import ResumeDecision, resume_decision, run_key
+from ranksrgan.train.options import options_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

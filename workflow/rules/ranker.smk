@@ -28,7 +28,7 @@ _RANKER_FLAGS = {
     "log_every": "--log-every",
     "workers": "--workers",
     "precision": "--precision",
-    # BatchNorm replicas: a multiple of resources.ranker.gpus (ranksrgan.training.dist)
+    # BatchNorm replicas: a multiple of resources.ranker.gpus (ranksrgan.fit.dist)
     "bn_replicas": "--bn-replicas",
 }
 

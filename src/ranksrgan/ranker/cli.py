@@ -6,7 +6,7 @@ section explicitly); unset optimiser values come from the named schedule (``code
 
 Several GPUs (or CPU processes): ``torchrun --standalone --nproc-per-node N -m ranksrgan ranker
 train ... --bn-replicas N`` (the rule does this for ``resources.ranker.gpus: N``); the batch is
-the global batch and rank 0 writes the outputs (``ranksrgan.training.dist``).
+the global batch and rank 0 writes the outputs (``ranksrgan.fit.dist``).
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def options_from_args(args: argparse.Namespace) -> RankerOptions:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, export, evaluate; print the validation SROCC."""
+    from ranksrgan.fit.dist import process_group
     from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
-    from ranksrgan.training.dist import process_group
 
     opts = options_from_args(args)
     paths = RankerPaths(

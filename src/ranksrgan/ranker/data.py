@@ -17,8 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit.data import ImageCache
 from ranksrgan.ranker.index import RankIndex
-from ranksrgan.training.data import ImageCache
 
 
 def check_patches(index: RankIndex, cache: ImageCache) -> None:

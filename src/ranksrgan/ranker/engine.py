@@ -12,12 +12,12 @@ rows; samples are keyed by iteration, so a SIGKILLed run rerun with the same com
 with the same weights, bit for bit on CPU. A checkpoint made from another index or other
 options is not resumed: the run starts over (logged). The loop around the step (lock,
 resume, log/checkpoint intervals, the finite check) is the toolkit's
-:class:`ranksrgan.training.loop.LoopTrainer`, shared with the GAN trainer.
+:class:`ranksrgan.fit.loop.LoopTrainer`, shared with the GAN trainer.
 
 ``bn_replicas`` (default 1): each side's forward runs on ``batch / bn_replicas`` chunks, each
 BatchNorm-normalised on its own, with the first chunk's running statistics (DataParallel's
-over that many GPUs; :func:`ranksrgan.training.dist.replica_forward_first_stats`). Several
-processes (``torchrun``, :mod:`ranksrgan.training.dist`): the batch is the global batch, each
+over that many GPUs; :func:`ranksrgan.fit.dist.replica_forward_first_stats`). Several
+processes (``torchrun``, :mod:`ranksrgan.fit.dist`): the batch is the global batch, each
 rank trains on its slice with ``bn_replicas / N`` replicas (``bn_replicas`` must be a multiple
 of N: one-line error otherwise), gradients are averaged over the ranks, and the pair accuracy
 is agreeing pairs over ordered pairs of the global batch; N processes then train what one
@@ -36,23 +36,23 @@ import torch
 
 from ranksrgan import archs
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit import export_weights, seed_all, write_metadata
+from ranksrgan.fit.data import ImageCache, files_key, iteration_loader
+from ranksrgan.fit.dist import (
+    SINGLE,
+    ProcessGroup,
+    has_batchnorm,
+    replica_forward_first_stats,
+)
+from ranksrgan.fit.export import json_bytes
+from ranksrgan.fit.loop import LoopTrainer, Placement, StepLog, adam_multistep
+from ranksrgan.fit.resume import run_key
 from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
 from ranksrgan.losses import RANKER_LOSSES, build_loss
 from ranksrgan.ranker.data import PairDataset, check_patches
 from ranksrgan.ranker.evaluate import ranker_outputs, summarise
 from ranksrgan.ranker.index import RankIndex, read_rank_index
 from ranksrgan.ranker.options import RankerOptions
-from ranksrgan.training import export_weights, seed_all, write_metadata
-from ranksrgan.training.data import ImageCache, files_key, iteration_loader
-from ranksrgan.training.dist import (
-    SINGLE,
-    ProcessGroup,
-    has_batchnorm,
-    replica_forward_first_stats,
-)
-from ranksrgan.training.export import json_bytes
-from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
-from ranksrgan.training.resume import run_key
 
 log = logging.getLogger(__name__)
 COLUMNS = ["loss", "pair_acc"]

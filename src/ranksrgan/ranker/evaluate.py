@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ranksrgan.fit.data import ImageCache
 from ranksrgan.ranker.data import crop, to_chw
 from ranksrgan.ranker.index import POSITION, RankIndex
-from ranksrgan.training.data import ImageCache
 
 EVAL_COLUMNS = [
     "dataset",

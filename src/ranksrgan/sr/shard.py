@@ -68,7 +68,7 @@ class MethodSpec:
 
 def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
     """The training stage's ``G.json`` beside ``G.pth`` (same stem), if any."""
-    from ranksrgan.training.export import read_metadata  # the toolkit owns the sidecar format
+    from ranksrgan.fit.export import read_metadata  # the toolkit owns the sidecar format
 
     return read_metadata(weights)
 

@@ -14,7 +14,7 @@ the cache where ``ranksrgan data download`` / ``snakemake prefetch`` put it).
 
 Several GPUs (or CPU processes): ``torchrun --standalone --nproc-per-node N -m ranksrgan train
 ...`` (the rule does this for ``resources.train.gpus: N``); the preset's batch is the global
-batch and rank 0 writes the outputs (``ranksrgan.training.dist``).
+batch and rank 0 writes the outputs (``ranksrgan.fit.dist``).
 """
 
 from __future__ import annotations
@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     """Resolve the preset and its paths, then train."""
     import torch
 
+    from ranksrgan.fit.dist import process_group
     from ranksrgan.train.engine import Trainer, TrainPaths
-    from ranksrgan.train.presets import options_from_config
-    from ranksrgan.training.dist import process_group
+    from ranksrgan.train.options import options_from_config
 
     if not args.preset:
         raise RankSRGANError("train: --preset is required")

@@ -1,7 +1,7 @@
 """Training patches: decode once into a memory-mapped cache, sample crops by iteration.
 
 Speed: every HR/LR image of the training manifests is decoded once into two toolkit image
-caches (:class:`ranksrgan.training.data.ImageCache`, memory-mapped ``uint8``) that every loader
+caches (:class:`ranksrgan.fit.data.ImageCache`, memory-mapped ``uint8``) that every loader
 worker shares.
 
 Determinism and resumability: the patch for slot ``j`` of iteration ``i`` is a pure function
@@ -37,11 +37,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit.data import ImageCache
 from ranksrgan.imresize import imresize
 from ranksrgan.io import write_bytes_atomic
 from ranksrgan.io.parquet import read_manifest as read_stage_manifest
 from ranksrgan.io.verify import verify_sha256
-from ranksrgan.training.data import ImageCache
 
 log = logging.getLogger(__name__)
 SCALE = 4

@@ -6,14 +6,14 @@ terms, D frozen), then a discriminator step on ``D(real)`` and ``D(G(x).detach()
 MultiStepLR schedulers step once per iteration. Speed: bf16 autocast and ``channels_last`` on
 CUDA, optional ``torch.compile``, fused Adam, and no host synchronisation inside the step (loss
 values stay on the device until a log interval ends). The loop around the step (lock, resume,
-log/checkpoint intervals, the finite check) is the toolkit's :class:`ranksrgan.training.loop.
+log/checkpoint intervals, the finite check) is the toolkit's :class:`ranksrgan.fit.loop.
 LoopTrainer`, shared with the Ranker trainer.
 
 ``bn_replicas``: D (and the train-mode Ranker of the rank-content loss) run on
 ``batch / bn_replicas`` chunks, each BatchNorm-normalised on its own, as the authors' 2-GPU
 DataParallel did (:func:`ranksrgan.archs.common.replica_forward`).
 
-Several processes (``torchrun``, :mod:`ranksrgan.training.dist`): the preset's batch is the
+Several processes (``torchrun``, :mod:`ranksrgan.fit.dist`): the preset's batch is the
 global batch; each rank trains on its slice and runs ``bn_replicas / N`` replicas on it, so N
 processes compute what one process with the same ``bn_replicas`` computes (``bn_replicas``
 must be a multiple of N when D or a train-mode Ranker is used: one-line error otherwise).
@@ -45,16 +45,16 @@ import torch
 from ranksrgan import archs
 from ranksrgan.archs.common import replica_forward
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.fit import export_weights, load_plain_state, seed_all, write_metadata
+from ranksrgan.fit.data import iteration_loader
+from ranksrgan.fit.dist import SINGLE, ProcessGroup, has_batchnorm
+from ranksrgan.fit.export import metadata_labels
+from ranksrgan.fit.loop import LoopTrainer, Placement, StepLog, adam_multistep
+from ranksrgan.fit.resume import run_key
 from ranksrgan.io import sha256_file, write_parquet_atomic
 from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset
-from ranksrgan.train.presets import TrainOptions
-from ranksrgan.training import export_weights, load_plain_state, seed_all, write_metadata
-from ranksrgan.training.data import iteration_loader
-from ranksrgan.training.dist import SINGLE, ProcessGroup, has_batchnorm
-from ranksrgan.training.export import metadata_labels
-from ranksrgan.training.loop import LoopTrainer, Placement, StepLog, adam_multistep
-from ranksrgan.training.resume import run_key
+from ranksrgan.train.options import TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Trainer(LoopTrainer):
     ):
         """``cpu_bf16``: honour ``precision: bf16`` on the CPU too (benchmarks only; a CPU
         run is otherwise fp32 whatever the config says). ``dist``: the run's processes
-        (:func:`ranksrgan.training.dist.process_group`; default a single one).
+        (:func:`ranksrgan.fit.dist.process_group`; default a single one).
         ``ema_decay``: the preset's ``ema_decay`` (None: the options', else 0 = off)."""
         self.opts, self.paths, self.device, self.dist = opts, paths, device, dist
         if ema_decay is None:

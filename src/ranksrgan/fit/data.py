@@ -115,7 +115,7 @@ class IterationBatches(Sampler):
     """Batches of ``(iteration, slot)`` keys for iterations ``start .. stop - 1``.
 
     ``slots``: the slots this process takes of each iteration's global batch (its rank's
-    slice, :meth:`ranksrgan.training.dist.ProcessGroup.batch_slice`); default all of them.
+    slice, :meth:`ranksrgan.fit.dist.ProcessGroup.batch_slice`); default all of them.
     """
 
     def __init__(self, start: int, stop: int, batch_size: int, slots: range | None = None):

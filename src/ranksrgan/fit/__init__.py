@@ -1,21 +1,21 @@
 """Training toolkit shared by the GAN trainer (``ranksrgan.train``) and the Ranker trainer
-(``ranksrgan.ranker``): the training loop around a step (:mod:`ranksrgan.training.loop`),
-when to resume (:mod:`ranksrgan.training.resume`), checkpoints, RNG state, device choice,
+(``ranksrgan.ranker``): the training loop around a step (:mod:`ranksrgan.fit.loop`),
+when to resume (:mod:`ranksrgan.fit.resume`), checkpoints, RNG state, device choice,
 exported weights with their metadata file, the non-finite step check and the decode-once
 image cache.
 
 Both stages import from here and never from each other.
 """
 
-from ranksrgan.training.checkpoint import load_checkpoint, save_checkpoint
-from ranksrgan.training.export import (
+from ranksrgan.fit.checkpoint import load_checkpoint, save_checkpoint
+from ranksrgan.fit.export import (
     export_weights,
     load_plain_state,
     read_metadata,
     write_metadata,
 )
-from ranksrgan.training.finite import check_finite
-from ranksrgan.training.rng import rng_state, seed_all, set_rng_state
+from ranksrgan.fit.finite import check_finite
+from ranksrgan.fit.rng import rng_state, seed_all, set_rng_state
 
 __all__ = [
     "check_finite",

@@ -1,7 +1,7 @@
 """The toolkit's one owner of the process group: training on several processes (devices).
 
 Both trainers run under ``torchrun --nproc-per-node N`` (or one SLURM task per device) through
-:class:`ranksrgan.training.loop.LoopTrainer`, which holds a :class:`ProcessGroup`; neither
+:class:`ranksrgan.fit.loop.LoopTrainer`, which holds a :class:`ProcessGroup`; neither
 trainer sets up, uses or tears down ``torch.distributed`` itself. :func:`process_group`
 reads the launcher's environment (torchrun: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``; srun:
 ``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID`` with ``MASTER_ADDR``/``MASTER_PORT``),
@@ -12,7 +12,7 @@ a no-op, so the 1-process code path is the N-process one.
 Semantics (results do not depend on the number of processes):
 
 - The config's batch is the global batch. Every iteration's batch is keyed by
-  ``(iteration, slot)`` (:mod:`ranksrgan.training.data`); rank ``r`` of ``N`` takes slots
+  ``(iteration, slot)`` (:mod:`ranksrgan.fit.data`); rank ``r`` of ``N`` takes slots
   ``r*B/N .. (r+1)*B/N - 1``, so the N slices together are the 1-process batch.
 - BatchNorm is per rank (no SyncBN): rank ``r`` normalises its ``B/N`` samples, as each GPU of
   the authors' N-GPU ``DataParallel`` did, which a 1-process run emulates with

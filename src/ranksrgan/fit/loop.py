@@ -13,11 +13,11 @@ around the step lives here, once:
   log interval ends; then one transfer, the non-finite check (before anything is logged or
   checkpointed, so a diverged state is never saved), and one mean row.
 - :class:`LoopTrainer`: the output-folder lock, the resume decision (same inputs or start
-  over, :mod:`ranksrgan.training.resume`), the iteration loop with its log line (iterations/s
+  over, :mod:`ranksrgan.fit.resume`), the iteration loop with its log line (iterations/s
   and time left), progress bar and checkpoint interval, and the checkpoint's common part
   (iteration, run key, RNG state, log rows, world size).
-- Several processes (:mod:`ranksrgan.training.dist`): the loop holds the run's
-  :class:`~ranksrgan.training.dist.ProcessGroup` (``self.dist``); rank 0 takes the lock,
+- Several processes (:mod:`ranksrgan.fit.dist`): the loop holds the run's
+  :class:`~ranksrgan.fit.dist.ProcessGroup` (``self.dist``); rank 0 takes the lock,
   writes checkpoints and tables and logs; every rank resumes from the same checkpoint (the
   iteration is checked to agree); logged values are averaged over the ranks at each flush.
 - Live logs: TensorBoard event files in ``OUT/tensorboard/`` (rank 0), beside
@@ -40,13 +40,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from ranksrgan.fit.checkpoint import load_checkpoint, save_checkpoint
+from ranksrgan.fit.dist import SINGLE, ProcessGroup
+from ranksrgan.fit.finite import check_finite
+from ranksrgan.fit.resume import KEY_FIELD, resume_decision
+from ranksrgan.fit.rng import rng_state, set_rng_state
 from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.io.precision import autocast
-from ranksrgan.training.checkpoint import load_checkpoint, save_checkpoint
-from ranksrgan.training.dist import SINGLE, ProcessGroup
-from ranksrgan.training.finite import check_finite
-from ranksrgan.training.resume import KEY_FIELD, resume_decision
-from ranksrgan.training.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 TENSORBOARD_DIR = "tensorboard"
@@ -165,8 +165,8 @@ class LoopTrainer:
     """Lock, resume, loop and checkpoint around a subclass's step.
 
     A subclass sets ``what`` ("preset NAME"), ``out``, ``ckpt_dir``, ``run_key``
-    (:func:`ranksrgan.training.resume.run_key`), ``steplog``, ``iteration`` and ``dist`` (the
-    run's :class:`~ranksrgan.training.dist.ProcessGroup`, a group of one by default), and
+    (:func:`ranksrgan.fit.resume.run_key`), ``steplog``, ``iteration`` and ``dist`` (the
+    run's :class:`~ranksrgan.fit.dist.ProcessGroup`, a group of one by default), and
     implements :meth:`train_step`, :meth:`log_extra`, :meth:`state`, :meth:`restore` and
     :meth:`write_tables`; :meth:`after_iteration` is an optional hook (validation).
     """
@@ -225,7 +225,7 @@ class LoopTrainer:
         Every rank reads the same file once rank 0 holds the lock, and the ranks must agree
         on the iteration they resume at. The world size is not part of the run key: a
         checkpoint of N processes resumes on M (the batches and the BatchNorm replicas are
-        the same, :mod:`ranksrgan.training.dist`).
+        the same, :mod:`ranksrgan.fit.dist`).
         """
         self.dist.phase = "resume"
         self.dist.barrier()

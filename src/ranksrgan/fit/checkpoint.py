@@ -1,7 +1,7 @@
 """Atomic training checkpoints: ``folder/last.pth`` (+ ``last.json`` with the iteration).
 
 A trainer puts everything a bit-exact resume needs into one dict (networks, optimisers,
-schedulers, iteration = data position, :func:`ranksrgan.training.rng_state`, log rows) and
+schedulers, iteration = data position, :func:`ranksrgan.fit.rng_state`, log rows) and
 saves it here. Files are written with :func:`ranksrgan.io.save_torch_atomic`, so a SIGKILL
 leaves either the previous checkpoint or the new one, never a torn file.
 """
