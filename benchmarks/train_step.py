@@ -44,7 +44,14 @@ from ranksrgan.imresize import imresize
 from ranksrgan.io import write_png
 from ranksrgan.losses import build_loss
 from ranksrgan.train.engine import Trainer, TrainPaths
-from ranksrgan.train.options import DataOptions, LossOptions, NetSpec, RankerSpec, TrainOptions
+from ranksrgan.train.options import (
+    DataOptions,
+    LossOptions,
+    NetSpec,
+    RankerSpec,
+    RankTerm,
+    TrainOptions,
+)
 
 REF_H100_MS = 56.0
 TARGET_RATIO = 2.5
@@ -79,8 +86,8 @@ def options(args) -> TrainOptions:
                          batch_size=args.batch, workers=args.workers),
         losses=LossOptions(
             perceptual_weight=1.0, perceptual_layer="conv5_4", perceptual_weights="random",
-            gan_weight=5e-3, gan_kind="vanilla", rank_weight=3e-2,
-            ranker=RankerSpec("random", "ranker_vgg12", {"nf": 32 if q else 64}),
+            gan_weight=5e-3, gan_kind="vanilla",
+            rank=(RankTerm(3e-2, RankerSpec("random", "ranker_vgg12", {"nf": 32 if q else 64})),),
         ),
         iterations=10**9, seed=0, lr_g=1e-4, lr_d=1e-4, betas=(0.9, 0.99), weight_decay_g=0.0,
         weight_decay_d=0.0, milestones=(50000,), gamma=0.5, precision=args.precision,
@@ -92,7 +99,7 @@ class AuthorsStep:
     """The authors' loop structure in plain fp32 (separate forwards, plain Adam)."""
 
     def __init__(self, opts: TrainOptions, device: torch.device):
-        g, d, r = opts.generator, opts.discriminator, opts.losses.ranker
+        g, d, r = opts.generator, opts.discriminator, opts.losses.rank[0].ranker
         self.G = archs.build(g.arch, **g.options).to(device).train()
         self.D = archs.build(d.arch, **d.options).to(device).train()
         self.R = archs.build(r.arch, **r.options).to(device).train()  # frozen, BN batch stats

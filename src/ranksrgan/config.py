@@ -21,6 +21,7 @@ import yaml
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.contracts import HR
+from ranksrgan.presets import rank_term_keys
 
 
 def packaged_schema(name: str, what: str) -> Path:
@@ -279,13 +280,14 @@ def _train_references(config: dict[str, Any], datasets: dict[str, Any]) -> list[
         ]
         if data.get("val"):
             refs.append((f"train.presets.{name}.data.val", data["val"], datasets, "dataset"))
-        ranker = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
-        # a preset that `extends` may name only the Ranker (the source is inherited)
-        if ranker.get("source", "stage") == "stage" and "name" in ranker:
-            refs.append(
-                (f"train.presets.{name}.losses.rank.ranker.name", ranker.get("name"),
-                 rankers, "ranker")
-            )
+        for key, term in rank_term_keys(preset):
+            ranker = term.get("ranker") or {}
+            # a preset that `extends` may name only the Ranker (the source is inherited)
+            if ranker.get("source", "stage") == "stage" and "name" in ranker:
+                refs.append(
+                    (f"train.presets.{name}.{key}.ranker.name", ranker.get("name"),
+                     rankers, "ranker")
+                )
     refs += [
         (f"ranker.{name}.rankdata", spec.get("rankdata"), config.get("rankdata") or {},
          "rank dataset")
@@ -302,22 +304,23 @@ def _check_stage_rankers(config: dict[str, Any], source: str) -> None:
     """
     rankers = config.get("ranker") or {}
     for name, preset in ((config.get("train") or {}).get("presets") or {}).items():
-        spec = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
-        stage = spec.get("source", "stage") == "stage"
-        built = rankers.get(spec.get("name")) if stage else None
-        if built is None:
-            continue
-        key = f"train.presets.{name}.losses.rank.ranker"
-        if "arch" in spec and spec["arch"] != built["arch"]:
-            raise RankSRGANError(
-                f"{source}: config key '{key}.arch': {spec['arch']}, but ranker.{spec['name']} "
-                f"trains {built['arch']}"
-            )
-        if "options" in spec and spec["options"] != built.get("arch_options", {}):
-            raise RankSRGANError(
-                f"{source}: config key '{key}.options': {spec['options']}, but "
-                f"ranker.{spec['name']}.arch_options is {built.get('arch_options', {})}"
-            )
+        for rank_key, term in rank_term_keys(preset):
+            spec = term.get("ranker") or {}
+            stage = spec.get("source", "stage") == "stage"
+            built = rankers.get(spec.get("name")) if stage else None
+            if built is None:
+                continue
+            key = f"train.presets.{name}.{rank_key}.ranker"
+            if "arch" in spec and spec["arch"] != built["arch"]:
+                raise RankSRGANError(
+                    f"{source}: config key '{key}.arch': {spec['arch']}, but ranker.{spec['name']} "
+                    f"trains {built['arch']}"
+                )
+            if "options" in spec and spec["options"] != built.get("arch_options", {}):
+                raise RankSRGANError(
+                    f"{source}: config key '{key}.options': {spec['options']}, but "
+                    f"ranker.{spec['name']}.arch_options is {built.get('arch_options', {})}"
+                )
 
 
 def _rankdata_references(

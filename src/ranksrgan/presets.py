@@ -54,21 +54,38 @@ def resolve_preset(presets: dict[str, Any], name: str) -> dict[str, Any]:
     return merged
 
 
+def rank_terms(preset: dict[str, Any]) -> list[dict[str, Any]]:
+    """The preset's rank-content terms with a weight > 0, in order: ``losses.rank`` is one
+    term (a mapping, the paper) or a list of them (several Rankers at once, the journal
+    version's RankSRGAN-NM). The one reading of that key: the config check, the workflow's
+    inputs and the train stage all go through here."""
+    rank = (preset.get("losses") or {}).get("rank") or []
+    terms = [rank] if isinstance(rank, dict) else list(rank)
+    return [t for t in terms if t.get("weight")]
+
+
+def rank_term_keys(preset: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(config key, term) of every rank-content term as the preset writes it, weight 0
+    included (for error messages: ``...losses.rank`` or ``...losses.rank[i]``)."""
+    rank = (preset.get("losses") or {}).get("rank") or []
+    if isinstance(rank, dict):
+        return [("losses.rank", rank)]
+    return [(f"losses.rank[{i}]", t) for i, t in enumerate(rank)]
+
+
 def with_stage_ranker(preset: dict[str, Any], rankers: dict[str, Any]) -> dict[str, Any]:
-    """A resolved preset whose stage Ranker (``losses.rank.ranker.source: stage``) takes the
-    network it loads, ``arch`` and ``options``, from that Ranker's section
+    """A resolved preset whose stage Rankers (``losses.rank[...].ranker.source: stage``) take
+    the network they load, ``arch`` and ``options``, from that Ranker's section
     (``ranker.<name>.arch`` / ``arch_options``) where the preset leaves them out: the network
-    is stated once, by the stage that trains it. A copy; other presets are returned as they
-    are."""
-    ranker = ((preset.get("losses") or {}).get("rank") or {}).get("ranker") or {}
-    name = str(ranker.get("name"))
-    section = rankers.get(name) if ranker.get("source", "stage") == "stage" else None
-    if not section:
-        return preset
+    is stated once, by the stage that trains it. A copy; the preset itself is not changed."""
     out = copy.deepcopy(preset)
-    spec = out["losses"]["rank"]["ranker"]
-    spec.setdefault("arch", section["arch"])
-    spec.setdefault("options", dict(section.get("arch_options") or {}))
+    for _, term in rank_term_keys(out):
+        spec = term.get("ranker") or {}
+        stage = spec.get("source", "stage") == "stage"
+        section = rankers.get(str(spec.get("name"))) if stage else None
+        if section:
+            spec.setdefault("arch", section["arch"])
+            spec.setdefault("options", dict(section.get("arch_options") or {}))
     return out
 
 

@@ -4,7 +4,7 @@ import os
 import shlex
 
 from ranksrgan.budget import iteration_scale, scale_schedule
-from ranksrgan.presets import needs_vgg19, resolve_preset, with_stage_ranker
+from ranksrgan.presets import needs_vgg19, rank_terms, resolve_preset, with_stage_ranker
 
 TRAIN = config.get("train", {"targets": [], "presets": {}, "runtime": {}})
 VGG19 = (config.get("weights") or {}).get("vgg19")
@@ -26,18 +26,16 @@ train_dir = LAYOUT.train_dir
 
 
 def train_ranker(preset):
-    """Ranker weights a preset needs as input ([] for none or a random stand-in)."""
-    rank = (resolve_preset(TRAIN["presets"], preset).get("losses") or {}).get(
-        "rank"
-    ) or {}
-    if not rank.get("weight"):
-        return []
-    ranker = rank["ranker"]
-    if ranker["source"] == "stage":
-        return [LAYOUT.ranker_model(ranker["name"])]
-    if ranker["source"] == "path":
-        return [ranker["path"]]
-    return []
+    """Ranker weights a preset needs as inputs, one per rank-content term that loads a file
+    (stage or path), in term order ([] for none or random stand-ins)."""
+    files = []
+    for term in rank_terms(resolve_preset(TRAIN["presets"], preset)):
+        ranker = term["ranker"]
+        if ranker["source"] == "stage":
+            files.append(LAYOUT.ranker_model(ranker["name"]))
+        elif ranker["source"] == "path":
+            files.append(ranker["path"])
+    return files
 
 
 def train_inputs(preset):
@@ -63,8 +61,7 @@ def train_args(preset):
         args.append(f"--val-manifest {shlex.quote(ins['val'])}")
     if "init" in ins:
         args.append(f"--init {shlex.quote(ins['init'])}")
-    if ins["ranker"]:
-        args.append(f"--ranker {shlex.quote(ins['ranker'][0])}")
+    args += [f"--ranker {shlex.quote(r)}" for r in ins["ranker"]]
     if "vgg19" in ins:
         args.append(f"--vgg19 {shlex.quote(ins['vgg19'])}")
     args.append(f"--device {shlex.quote(config['device'])}")

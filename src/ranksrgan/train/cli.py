@@ -48,7 +48,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", help="output folder (default: RESULTS/train/PRESET)")
     p.add_argument("--init", help="generator weights to start from (default: the preset's init)")
-    p.add_argument("--ranker", help="Ranker weights (presets with ranker.source path/stage)")
+    p.add_argument(
+        "--ranker",
+        action="append",
+        help="Ranker weights of a rank-content term with ranker.source path/stage; once per "
+        "such term, in the preset's order (several for a list of rank terms)",
+    )
     p.add_argument(
         "--vgg19", help="torchvision VGG19 weights (default: the cached weights.vgg19 file)"
     )
@@ -149,16 +154,17 @@ def run(args: argparse.Namespace) -> int:
         )
         train = {**train, "presets": presets}
     opts = options_from_config(train, args.preset)
-    spec = opts.losses.ranker
+    to_load = opts.losses.rankers_to_load()
     needs_vgg = bool(opts.losses.perceptual_weight) and opts.losses.perceptual_weights == "vgg19"
-    needs_ranker = spec is not None and spec.source in ("path", "stage")
     if args.preset_json:
         # every path explicit: the job derives nothing from a results or cache folder
         out = _require(args.out, "--out", "the output folder")
         manifests = _require(args.train_manifest, "--train-manifest", "training data")
         cache_dir = _require(args.cache_dir, "--cache-dir", "the decoded-patch cache")
         init = _require(args.init, "--init", f"init: {opts.init}") if opts.init else None
-        ranker = _require(args.ranker, "--ranker", "a stage/path Ranker") if needs_ranker else None
+        rankers = (
+            _require(args.ranker, "--ranker", "a stage/path Ranker") if to_load else []
+        )
         vgg = _require(args.vgg19, "--vgg19", "perceptual weights: vgg19") if needs_vgg else None
         val = args.val_manifest
         if opts.data.val and not val and not args.no_val:
@@ -172,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
         manifests = args.train_manifest or [lay.data_manifest(d) for d in opts.data.train]
         cache_dir = args.cache_dir or lay.train_patch_cache()
         init = args.init or (lay.train_generator(opts.init) if opts.init else None)
-        ranker = args.ranker
-        if ranker is None and needs_ranker:
-            assert spec is not None  # needs_ranker: the preset names a path/stage Ranker
-            ranker = spec.path if spec.source == "path" else lay.ranker_model(str(spec.name))
+        rankers = args.ranker or [
+            str(spec.path) if spec.source == "path" else lay.ranker_model(str(spec.name))
+            for spec in to_load
+        ]
         vgg = args.vgg19 or (_vgg19_cached(config, config["cache_dir"]) if needs_vgg else None)
         val = args.val_manifest or (lay.data_manifest(opts.data.val) if opts.data.val else None)
     paths = TrainPaths(
@@ -183,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         train_manifests=tuple(Path(m) for m in manifests),
         val_manifest=Path(val) if val else None,
         init=Path(init) if init else None,
-        ranker=Path(ranker) if ranker else None,
+        rankers=tuple(Path(r) for r in rankers or ()),
         vgg19=Path(vgg) if vgg else None,
         cache_dir=Path(cache_dir),
     )

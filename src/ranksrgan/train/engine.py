@@ -73,7 +73,9 @@ class TrainPaths:
     train_manifests: tuple[Path, ...]
     val_manifest: Path | None = None
     init: Path | None = None
-    ranker: Path | None = None
+    # the weights of the rank-content terms' Rankers that load a file (source path or stage),
+    # in term order: one per ``LossOptions.rankers_to_load()``
+    rankers: tuple[Path, ...] = ()
     vgg19: Path | None = None
     cache_dir: Path | None = None
 
@@ -110,11 +112,16 @@ class Trainer(LoopTrainer):
         self.labels = [*opts.labels, *metadata_labels(paths.init)]
         if lo.perceptual_weight and lo.perceptual_weights == "random":
             self.labels.append(LABEL_RANDOM_VGG)
-        if lo.rank_weight and lo.ranker is not None and lo.ranker.source == "random":
+        if any(t.ranker.source == "random" for t in lo.rank):
             self.labels.append(LABEL_RANDOM_RANKER)
-        if lo.rank_weight and lo.ranker is not None and lo.ranker.source != "random":
+        if len(paths.rankers) != len(lo.rankers_to_load()):
+            raise RankSRGANError(
+                f"preset {opts.name}: {len(lo.rankers_to_load())} Ranker weights file(s) needed "
+                f"(one --ranker per stage/path rank term, in order), {len(paths.rankers)} given"
+            )
+        for r in paths.rankers:
             # a stand-in Ranker (e.g. a tiny demo one) makes this generator a stand-in too
-            self.labels += [f"Ranker: {lab}" for lab in metadata_labels(paths.ranker)]
+            self.labels += [f"Ranker: {lab}" for lab in metadata_labels(r)]
         self.labels = list(dict.fromkeys(self.labels))
         for lab in self.labels:
             log.warning("preset %s: STAND-IN: %s", opts.name, lab)
@@ -133,7 +140,7 @@ class Trainer(LoopTrainer):
         self.slots = dist.batch_slice(opts.data.batch_size, f"{where}.data.batch_size")
         lo = opts.losses
         batch_stats = (self.D is not None and has_batchnorm(self.D)) or (
-            bool(lo.rank_weight) and lo.rank_bn_mode == "batch"
+            any(t.bn_mode == "batch" for t in lo.rank)
         )
         # BatchNorm replicas on this rank's slice (bn_replicas / world size)
         self.replicas = dist.local_replicas(
@@ -191,54 +198,51 @@ class Trainer(LoopTrainer):
             place.module(fns["percep"])
         if lo.gan_weight:
             fns["gan"] = build_loss("gan", kind=lo.gan_kind)
-        if lo.rank_weight:
-            spec = lo.ranker
-            if spec is None:
-                raise RankSRGANError(
-                    f"config key 'train.presets.{self.opts.name}.losses.rank.ranker' (missing key)"
-                )
+        files = iter(self.paths.rankers)
+        for key, term in zip(self.rank_keys(), lo.rank, strict=True):
+            spec = term.ranker
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 ranker = archs.build(spec.arch, **spec.options)
             if spec.source != "random":
-                if self.paths.ranker is None:
-                    raise RankSRGANError(
-                        f"preset {self.opts.name}: Ranker weights path not given (--ranker)"
-                    )
-                load_plain_state(ranker, self.paths.ranker, f"Ranker ({spec.arch})")
-            fns["rank"] = build_loss(
+                load_plain_state(ranker, next(files), f"Ranker ({spec.arch})")
+            fns[key] = build_loss(
                 "rank_content",
                 ranker=ranker,
-                bias=lo.rank_bias,
-                bn_mode=lo.rank_bn_mode,
+                bias=term.bias,
+                bn_mode=term.bn_mode,
                 replicas=self.replicas,
             )
-            place.module(fns["rank"])
+            place.module(fns[key])
         if not fns:
             raise RankSRGANError(f"preset {self.opts.name}: every generator loss weight is 0")
         return fns
+
+    def rank_keys(self) -> list[str]:
+        """Loss (and log column ``l_<key>``) names of the rank-content terms: ``rank`` for the
+        paper's one term, ``rank_0``, ``rank_1``, ... for several."""
+        n = len(self.opts.losses.rank)
+        return ["rank"] if n == 1 else [f"rank_{i}" for i in range(n)]
 
     def _run_key(self) -> dict:
         """Everything that shapes the checkpoint: options (preset + runtime) and the bytes of
         every file read (init, Ranker and VGG19 weights when used, the training manifests)."""
         lo, paths = self.opts.losses, self.paths
-        uses_ranker = (
-            "rank" in self.loss_fns and lo.ranker is not None and lo.ranker.source != "random"
-        )
         uses_vgg = "percep" in self.loss_fns and lo.perceptual_weights == "vgg19"
         settings: dict[str, Any] = {"options": self.opts.to_json()}  # ema_decay included
         return run_key(
             settings,
             {
                 "init": paths.init,
-                "ranker": paths.ranker if uses_ranker else None,
+                "ranker": list(paths.rankers) or None,
                 "vgg19": paths.vgg19 if uses_vgg else None,
                 "train_manifests": list(paths.train_manifests),
             },
         )
 
     def _loss_columns(self) -> list[str]:
-        cols = [f"l_{k}" for k in ("pix", "mse", "percep", "gan", "rank") if k in self.loss_fns]
+        keys = ["pix", "mse", "percep", "gan", *self.rank_keys()]
+        cols = [f"l_{k}" for k in keys if k in self.loss_fns]
         cols.append("l_g_total")
         if self.D is not None:
             cols += ["l_d", "d_real", "d_fake"]
@@ -277,11 +281,11 @@ class Trainer(LoopTrainer):
                     with torch.no_grad():
                         pred_real = self._d(hr)
                 terms.append(lo.gan_weight * fns["gan"].generator(pred_fake, pred_real))
-            if "rank" in fns:
-                l_rank = fns["rank"](sr)  # a sum over the batch: N slices' sums averaged
+            for key, term in zip(self.rank_keys(), lo.rank, strict=True):
+                l_rank = fns[key](sr)  # a sum over the batch: N slices' sums averaged
                 if self.dist.active:
                     l_rank = l_rank * self.dist.world_size
-                terms.append(lo.rank_weight * l_rank)
+                terms.append(term.weight * l_rank)
         l_total = torch.stack(terms).sum()
         if g_update:
             self.opt_g.zero_grad(set_to_none=True)
@@ -391,8 +395,13 @@ class Trainer(LoopTrainer):
             "arch_options": self.opts.generator.options,
             "iterations": self.iteration,
             "init_from": str(self.paths.init) if self.paths.init else None,
-            "ranker": str(self.paths.ranker) if self.paths.ranker else None,
-            "ranker_sha256": sha256_file(self.paths.ranker) if self.paths.ranker else None,
+            # the Ranker files of the rank-content terms, in term order
+            "rankers": [
+                {"name": spec.name, "path": str(path), "sha256": sha256_file(path)}
+                for spec, path in zip(
+                    self.opts.losses.rankers_to_load(), self.paths.rankers, strict=True
+                )
+            ],
             "stand_in": bool(self.labels),
             "labels": self.labels,
             "config_sha256": self.opts.config_sha256,

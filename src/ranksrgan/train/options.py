@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.presets import preset_hash, resolve_preset
+from ranksrgan.presets import preset_hash, rank_term_keys, resolve_preset
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,17 @@ class RankerSpec:
 
 
 @dataclass(frozen=True)
+class RankTerm:
+    """One rank-content term: ``weight * sum_batch(sigmoid(R(G(x)) - bias))`` with a frozen
+    Ranker (:mod:`ranksrgan.losses.rank_content`)."""
+
+    weight: float
+    ranker: RankerSpec
+    bias: float = 0.0
+    bn_mode: str = "batch"
+
+
+@dataclass(frozen=True)
 class LossOptions:
     """Loss weights (0 = term off) and their settings."""
 
@@ -47,10 +58,14 @@ class LossOptions:
     perceptual_weights: str = "vgg19"
     gan_weight: float = 0.0
     gan_kind: str = "vanilla"
-    rank_weight: float = 0.0
-    rank_bias: float = 0.0
-    rank_bn_mode: str = "batch"
-    ranker: RankerSpec | None = None
+    # the rank-content terms with a weight > 0, summed (one in the paper; several Rankers
+    # at once in the journal version's RankSRGAN-NM)
+    rank: tuple[RankTerm, ...] = ()
+
+    def rankers_to_load(self) -> list[RankerSpec]:
+        """The terms' Rankers that load weights (source path or stage), in term order: the
+        train CLI's ``--ranker`` files are theirs, one each, in this order."""
+        return [t.ranker for t in self.rank if t.ranker.source != "random"]
 
 
 @dataclass(frozen=True)
@@ -127,19 +142,25 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
     sched = _get(p, "scheduler", where)
     per = losses.get("perceptual") or {}
     gan = losses.get("gan") or {}
-    rank = losses.get("rank") or {}
     pix = losses.get("pixel") or {}
-    ranker = None
-    if rank.get("weight", 0):
-        r = _get(rank, "ranker", f"{where}.losses.rank")
-        ranker = RankerSpec(
-            source=_get(r, "source", f"{where}.losses.rank.ranker"),
-            arch=r.get("arch", "ranker_vgg12"),
-            options=r.get("options", {}),
-            seed=r.get("seed", 0),
-            path=r.get("path"),
-            name=r.get("name"),
-        )
+    rank_spec = []
+    for key, term in rank_term_keys(p):
+        if not term.get("weight"):
+            continue
+        r = _get(term, "ranker", f"{where}.{key}")
+        rank_spec.append(RankTerm(
+            weight=float(term["weight"]),
+            bias=term.get("bias", 0.0),
+            bn_mode=term.get("bn_mode", "batch"),
+            ranker=RankerSpec(
+                source=_get(r, "source", f"{where}.{key}.ranker"),
+                arch=r.get("arch", "ranker_vgg12"),
+                options=r.get("options", {}),
+                seed=r.get("seed", 0),
+                path=r.get("path"),
+                name=r.get("name"),
+            ),
+        ))
     if gan.get("weight", 0) and not disc:
         raise RankSRGANError(
             f"config key '{where}.discriminator': needed when losses.gan.weight > 0"
@@ -177,10 +198,7 @@ def options_from_config(train_cfg: dict[str, Any], name: str) -> TrainOptions:
             perceptual_weights=per.get("weights", "vgg19"),
             gan_weight=gan.get("weight", 0.0),
             gan_kind=gan.get("kind", "vanilla"),
-            rank_weight=rank.get("weight", 0.0),
-            rank_bias=rank.get("bias", 0.0),
-            rank_bn_mode=rank.get("bn_mode", "batch"),
-            ranker=ranker,
+            rank=tuple(rank_spec),
         ),
         iterations=_get(p, "iterations", where),
         seed=p.get("seed", 0),
