@@ -29,6 +29,6 @@ def repo_root() -> Path:
 def demo_run(tmp_path_factory):
     """The CI config's whole DAG (config/ci.yaml), run once per session in a temporary
     folder laid out like a checkout; tests read its results (tests/_demo_dag.py)."""
-    from _demo_dag import run_demo_dag
+    from tests.support.demo_dag import run_demo_dag
 
     return run_demo_dag(tmp_path_factory.mktemp("demo-dag"))

@@ -17,11 +17,10 @@ import yaml
 
 from ranksrgan.cli import main
 from ranksrgan.presets import deep_merge, preset_hash, resolve_preset
+from tests.support.train_inputs import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train_data import make_dataset  # noqa: E402
 
 # Snakemake's --config reads a nested value with YAML's base loader (all strings): the
 # workflow types numbers back, so an override validates and reaches the job as an integer.

@@ -11,13 +11,13 @@ import logging
 import zipfile
 
 import pytest
-from _http_server import LoopbackServer
 from skimage import data
 
 from ranksrgan.cli import main
 from ranksrgan.data.download import download_archive
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.fetch import read_lock, record_lock
+from tests.support.http_server import LoopbackServer
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 

@@ -8,11 +8,11 @@ import tarfile
 import zipfile
 
 import pytest
-from _http_server import LoopbackServer
 
 from ranksrgan.data.download import download_archive
 from ranksrgan.data.extract import extract_members, iter_extracted, list_members, match_glob
 from ranksrgan.errors import RankSRGANError
+from tests.support.http_server import LoopbackServer
 
 FILES = {
     "set/HR/b.png": b"bbb",
@@ -85,6 +85,8 @@ def test_leading_dot_slash_normalised(tmp_path):
     ("a/c.png", "a/**/*.png", True),
     ("a/b/c.PNG", "a/b/*.png", False),  # case-sensitive, like archive names
 ])
+
+
 def test_match_glob(name, pattern, ok):
     assert match_glob(name, pattern) is ok
 

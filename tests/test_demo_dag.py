@@ -82,7 +82,7 @@ def test_demo_dag_runs_end_to_end(demo_run):
     missing = [t for ts in stage_targets(cfg).values() for t in ts
                if not (demo_run.root / t).is_file()]
     assert not missing
-    from _demo_dag import snakemake
+    from tests.support.demo_dag import snakemake
 
     plan = snakemake(demo_run.root, demo_run.config, "-n")
     assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr

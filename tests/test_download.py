@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from _http_server import LoopbackServer
 from PIL import Image
 from skimage import data
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.integrity import check_archive, check_torch_file
 from ranksrgan.io.transport import download
+from tests.support.http_server import LoopbackServer
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _dvc_remote import (
+
+from ranksrgan.layout import STAGES
+from ranksrgan.status import target_states
+from tests.support.dvc_remote import (
     BIN,
     CI_STAGES,
     DVC,
@@ -28,9 +31,6 @@ from _dvc_remote import (
     remote_object,
     run,
 )
-
-from ranksrgan.layout import STAGES
-from ranksrgan.status import target_states
 
 # the rule that writes each stage's targets (what its DVC cmd must plan), and rules it must not
 STAGE_RULES = {"data": "prepare_dataset", "sr": "sr_gather", "score": "score_gather",
@@ -136,6 +136,8 @@ def _corrupt(path: Path, how: str) -> None:
 @pytest.mark.parametrize("verify", [True, False], ids=["dvc-verify", "no-dvc-verify"])
 @pytest.mark.parametrize(("rel", "how"), [("ranker/niqe/model.pth", "flip"),
                                           ("rankdata/niqe/index.parquet", "truncate")])
+
+
 def test_make_pull_of_a_corrupt_remote_fails_naming_the_file(fake_published, tmp_path, rel, how,
                                                               verify):
     """Issue 22.2: a remote object flipped or truncated after the push. With the remote's

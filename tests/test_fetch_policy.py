@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import scipy.io
 import torch
-from _http_server import LoopbackServer
 from PIL import Image
 from skimage import data
 
@@ -32,6 +31,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.fetch import read_lock
 from ranksrgan.metrics.models import ensure_model_file
 from ranksrgan.metrics.synthetic import SYNTHETIC_MARKER, build_synthetic_nrqm
+from tests.support.http_server import LoopbackServer
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 

@@ -19,11 +19,10 @@ import torch
 import yaml
 
 from ranksrgan.cli import main
+from tests.support.http_server import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-sys.path.insert(0, str(Path(__file__).parent))
-from _http_server import LoopbackServer  # noqa: E402
 
 DOWNLOAD_RULES = {"download_archive", "fetch_file"}
 

@@ -12,66 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
-from scipy import ndimage
 
 from ranksrgan.cli import main
 from ranksrgan.io import sha256_file, write_png
 from ranksrgan.rankdata import shard as shard_mod
-
-METHODS = ("blur", "mild", "sharp")
-SIZE, STRIDE = 128, 64
-
-
-def _levels(img: np.ndarray) -> dict[str, np.ndarray]:
-    f = img.astype(np.float64)
-    blur = ndimage.gaussian_filter(f, (2.0, 2.0, 0))
-    mild = ndimage.gaussian_filter(f, (0.8, 0.8, 0))
-    sharp = f + 1.0 * (f - ndimage.gaussian_filter(f, (1.0, 1.0, 0)))
-    return {
-        m: np.clip(a, 0, 255).round().astype(np.uint8)
-        for m, a in zip(METHODS, (blur, mild, sharp), strict=True)
-    }
-
-
-def _write_dataset(root: Path, photos: dict[str, np.ndarray]) -> tuple[Path, dict[str, Path]]:
-    """A data manifest and one sr manifest per fake method (absolute paths)."""
-    data_rows, sr_rows = [], {m: [] for m in METHODS}
-    for name, img in photos.items():
-        hr = root / "data" / "HR" / f"{name}.png"
-        write_png(hr, img)
-        h, w = img.shape[:2]
-        data_rows.append(
-            {
-                "image": name,
-                "hr_path": str(hr),
-                "lr_path": str(hr),
-                "height": h,
-                "width": w,
-                "hr_sha256": sha256_file(hr),
-                "lr_sha256": sha256_file(hr),
-            }
-        )
-        for m, arr in _levels(img).items():
-            p = root / "sr" / m / f"{name}.png"
-            write_png(p, arr)
-            sr_rows[m].append(
-                {
-                    "image": name,
-                    "method": m,
-                    "path": str(p),
-                    "height": h,
-                    "width": w,
-                    "sr_sha256": sha256_file(p),
-                    "stand_in": "fake method (test)",
-                }
-            )
-    data = root / "data" / "manifest.parquet"
-    pd.DataFrame(data_rows).to_parquet(data)
-    srs = {}
-    for m, rows in sr_rows.items():
-        srs[m] = root / "sr" / m / "manifest.parquet"
-        pd.DataFrame(rows).to_parquet(srs[m])
-    return data, srs
+from tests.support.rankdata_inputs import (
+    METHODS,
+    SIZE,
+    levels,
+    rankdata_shard_args,
+    write_level_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,31 +35,13 @@ def photos() -> dict[str, np.ndarray]:
     }
 
 
-def _shard_args(data, srs, out, *extra):
-    args = ["rankdata", "shard", "--dataset", "photos", "--data-manifest", str(data)]
-    for m in METHODS:
-        args += ["--level", f"{m}={srs[m]}"]
-    return args + [
-        "--size",
-        str(SIZE),
-        "--stride",
-        str(STRIDE),
-        "--sharpness-min",
-        "5",
-        "--sharpness-block",
-        "96",
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
 def test_stage_builds_index_stats_and_export(tmp_path, photos):
-    data, srs = _write_dataset(tmp_path, photos)
+    data, srs = write_level_dataset(tmp_path, photos)
     shards = []
     for k in (0, 1):  # two shards of two images
         out = tmp_path / "rankdata" / "demo" / "shards" / "photos" / f"{k}.parquet"
-        assert main(_shard_args(data, srs, out, "--shard", str(k), "--shard-size", "2")) == 0
+        args = rankdata_shard_args(data, srs, out, "--shard", str(k), "--shard-size", "2")
+        assert main(args) == 0
         shards.append(out)
     root = tmp_path / "rankdata" / "demo"
     args = [
@@ -162,7 +95,7 @@ def test_stage_builds_index_stats_and_export(tmp_path, photos):
     from ranksrgan.rankdata.positions import to_unit_tensor
 
     r = index.iloc[4]
-    img = _levels(photos[r.image])[r.method][r.y : r.y + SIZE, r.x : r.x + SIZE]
+    img = levels(photos[r.image])[r.method][r.y : r.y + SIZE, r.x : r.x + SIZE]
     assert r.score == pytest.approx(label_metric("niqe")(to_unit_tensor(img)[None]).item())
     assert (index["label"] == index["score"]).all()  # NIQE: lower is better as it is
     # split by image: no image on both sides
@@ -208,7 +141,7 @@ def test_stage_builds_index_stats_and_export(tmp_path, photos):
 
 
 def test_shard_resumes_after_an_interruption(tmp_path, photos, monkeypatch):
-    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
+    data, srs = write_level_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
     out = tmp_path / "shard.parquet"
     real = shard_mod.process_image
     calls = []
@@ -221,26 +154,26 @@ def test_shard_resumes_after_an_interruption(tmp_path, photos, monkeypatch):
 
     monkeypatch.setattr(shard_mod, "process_image", dies_on_second)
     with pytest.raises(KeyboardInterrupt):
-        main(_shard_args(data, srs, out))
+        main(rankdata_shard_args(data, srs, out))
     assert not out.exists() and not shard_mod.images_path(out).exists()  # nothing partial
     monkeypatch.setattr(
         shard_mod, "process_image", lambda *a, **k: calls.append(2) or real(*a, **k)
     )
-    assert main(_shard_args(data, srs, out)) == 0
+    assert main(rankdata_shard_args(data, srs, out)) == 0
     assert calls == [1, 1, 2]  # the first image came from the partial file
     assert set(pd.read_parquet(out)["image"]) == {"astronaut", "chelsea"}
     # a changed rule invalidates the recorded rows: both images are computed again
-    assert main(_shard_args(data, srs, out, "--max-per-image", "1")) == 0
+    assert main(rankdata_shard_args(data, srs, out, "--max-per-image", "1")) == 0
     assert calls == [1, 1, 2, 2, 2]
     assert pd.read_parquet(out).groupby("image").size().max() == 3  # one position x 3 levels
 
 
 def test_missing_sr_image_and_size_mismatch_stop_with_one_line(tmp_path, photos, capsys):
-    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
+    data, srs = write_level_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
     out = tmp_path / "shard.parquet"
     sr = pd.read_parquet(srs["mild"])
     sr[sr["image"] != "chelsea"].to_parquet(srs["mild"])
-    assert main(_shard_args(data, srs, out)) == 1
+    assert main(rankdata_shard_args(data, srs, out)) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "chelsea" in err and "method mild" in err
@@ -251,7 +184,7 @@ def test_missing_sr_image_and_size_mismatch_stop_with_one_line(tmp_path, photos,
     sharp = pd.read_parquet(srs["sharp"])  # ... and its manifest records the new file's hash
     sharp.loc[sharp["image"] == "chelsea", "sr_sha256"] = sha256_file(small)
     sharp.to_parquet(srs["sharp"])
-    assert main(_shard_args(data, srs, out)) == 1
+    assert main(rankdata_shard_args(data, srs, out)) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "chelsea" in err and "method sharp" in err and "200x300" in err
@@ -259,7 +192,7 @@ def test_missing_sr_image_and_size_mismatch_stop_with_one_line(tmp_path, photos,
     sharp = pd.read_parquet(srs["sharp"])
     sharp.loc[sharp["image"] == "astronaut", "height"] = 250  # the manifest says so too
     sharp.to_parquet(srs["sharp"])
-    assert main(_shard_args(data, srs, out)) == 1
+    assert main(rankdata_shard_args(data, srs, out)) == 1
     err = capsys.readouterr().err.strip()
     assert "astronaut" in err and "method sharp" in err and "250x256" in err
     assert not out.exists()
@@ -270,9 +203,9 @@ def test_ma_labels_are_negated_scores(tmp_path, photos):
 
     model = tmp_path / "NRQM_SYNTHETIC.mat"
     write_synthetic_nrqm(model, seed=0, n_trees=20)
-    data, srs = _write_dataset(tmp_path, {"astronaut": photos["astronaut"]})
+    data, srs = write_level_dataset(tmp_path, {"astronaut": photos["astronaut"]})
     out = tmp_path / "ma.parquet"
-    args = _shard_args(
+    args = rankdata_shard_args(
         data, srs, out, "--metric", "ma", "--nrqm-model", str(model), "--max-per-image", "1"
     )
     assert main(args) == 0
@@ -306,7 +239,7 @@ def test_a_flat_patch_drops_its_position_and_is_counted(tmp_path, photos, capsys
     # Issue 22 item 7: NIQE is undefined on a flat patch. It used to fail the whole shard
     # ("image 21 of the batch of 60: image is flat"); now the position is dropped for every
     # method and counted in stats.json, as documented.
-    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
+    data, srs = write_level_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "chelsea")})
     # astronaut: the lowest level is flat at (0, 0): the label is undefined there
     _flatten(tmp_path / "sr" / "blur" / "astronaut.png", srs["blur"], "astronaut", 0, 0)
     # chelsea: the middle level is flat at (0, 64): the NIQE distance rule is undefined there
@@ -314,7 +247,7 @@ def test_a_flat_patch_drops_its_position_and_is_counted(tmp_path, photos, capsys
     root = tmp_path / "rankdata" / "flat"
     shard = root / "shards" / "photos" / "0.parquet"
     # batch 64: the flat patch shares its metric batch with the other patches
-    assert main(_shard_args(data, srs, shard, "--max-per-image", "off")) == 0
+    assert main(rankdata_shard_args(data, srs, shard, "--max-per-image", "off")) == 0
     rows = pd.read_parquet(shard).set_index(["image", "y", "x", "method"])
     assert np.isnan(rows.loc[("astronaut", 0, 0, "blur"), "score"])
     assert np.isfinite(rows.loc[("astronaut", 0, 0, "sharp"), "score"])
@@ -338,13 +271,13 @@ def test_a_flat_patch_drops_its_position_and_is_counted(tmp_path, photos, capsys
 
 def test_flat_patch_with_the_rules_off_reaches_the_label(tmp_path, photos):
     # every rule off: the flat position reaches the labels at every level
-    data, srs = _write_dataset(tmp_path, {"coffee": photos["coffee"]})
+    data, srs = write_level_dataset(tmp_path, {"coffee": photos["coffee"]})
     for m in METHODS:
         _flatten(tmp_path / "sr" / m / "coffee.png", srs[m], "coffee", 64, 64)
     root = tmp_path / "rankdata" / "flat"
     shard = root / "shards" / "0.parquet"
     off = ("--sharpness-min", "off", "--niqe-gap-min", "off", "--max-per-image", "off")
-    assert main(_shard_args(data, srs, shard, *off)) == 0
+    assert main(rankdata_shard_args(data, srs, shard, *off)) == 0
     rows = pd.read_parquet(shard)
     flat = rows[(rows["y"] == 64) & (rows["x"] == 64)]
     assert len(flat) == 3 and flat["score"].isna().all()
@@ -356,10 +289,10 @@ def test_flat_patch_with_the_rules_off_reaches_the_label(tmp_path, photos):
 
 def test_an_empty_rank_dataset_fails_at_gather(tmp_path, photos, capsys):
     # Issue 22 item 8: a patch size larger than every image left an empty index, exit 0.
-    data, srs = _write_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "tiny")})
+    data, srs = write_level_dataset(tmp_path, {k: photos[k] for k in ("astronaut", "tiny")})
     root = tmp_path / "rankdata" / "big"
     shard = root / "shards" / "0.parquet"
-    args = _shard_args(data, srs, shard)
+    args = rankdata_shard_args(data, srs, shard)
     args[args.index("--size") + 1] = "512"
     assert main(args) == 0  # a shard of skipped images is fine: other shards may have patches
     assert main(_gather_args(root, [shard])) == 1
@@ -370,7 +303,7 @@ def test_an_empty_rank_dataset_fails_at_gather(tmp_path, photos, capsys):
     assert not (root / "index.parquet").exists() and not (root / "stats.json").exists()
 
     # every position removed by a rule: the message gives the counts after each rule
-    args = _shard_args(data, srs, shard, "--sharpness-min", "1e9")
+    args = rankdata_shard_args(data, srs, shard, "--sharpness-min", "1e9")
     shard.unlink()
     assert main(args) == 0
     assert main(_gather_args(root, [shard])) == 1

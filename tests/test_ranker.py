@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from _kill import kill_after_checkpoint
-from _rank_index import make_rank_index
 from torch import nn
 
 from ranksrgan.cli import main
 from ranksrgan.ranker.evaluate import summarise
+from tests.support.kill import kill_after_checkpoint
+from tests.support.rank_index import make_rank_index
 
 REPO = Path(__file__).resolve().parents[1]
 

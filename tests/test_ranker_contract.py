@@ -9,9 +9,9 @@ import json
 
 import pandas as pd
 import pytest
-from test_rankdata_stage import _shard_args, _write_dataset
 
 from ranksrgan.cli import main
+from tests.support.rankdata_inputs import rankdata_shard_args, write_level_dataset
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +26,9 @@ def photos():
 
 
 def test_ranker_trains_on_the_rankdata_stage_index(tmp_path, photos):
-    data, srs = _write_dataset(tmp_path, photos)
+    data, srs = write_level_dataset(tmp_path, photos)
     shard = tmp_path / "rankdata" / "idx" / "shards" / "photos" / "0.parquet"
-    assert main(_shard_args(data, srs, shard, "--shard", "0", "--shard-size", "3")) == 0
+    assert main(rankdata_shard_args(data, srs, shard, "--shard", "0", "--shard-size", "3")) == 0
     root = tmp_path / "rankdata" / "idx"
     gather = [
         "rankdata",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from _rank_index import make_rank_index
 from skimage import data
 
 from ranksrgan.cli import main
@@ -17,6 +16,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_png
 from ranksrgan.io import verify as verify_mod
 from ranksrgan.io.verify import cached_sha256, verify_sha256
+from tests.support.rank_index import make_rank_index
 
 
 def _replace(path, arr) -> None:
@@ -116,14 +116,14 @@ def test_score_shard_refuses_an_sr_or_hr_file_changed_after_its_manifest(tmp_pat
 
 
 def test_rankdata_shard_refuses_an_sr_image_changed_after_its_manifest(tmp_path, capsys):
-    from test_rankdata_stage import _shard_args, _write_dataset
+    from tests.support.rankdata_inputs import rankdata_shard_args, write_level_dataset
 
     photos = {"astronaut": data.astronaut()[:256, :256]}
-    data_m, srs = _write_dataset(tmp_path, photos)
+    data_m, srs = write_level_dataset(tmp_path, photos)
     path = tmp_path / "sr" / "mild" / "astronaut.png"
     _replace(path, data.astronaut()[256:512, :256])
     out = tmp_path / "shard.parquet"
-    assert main(_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
+    assert main(rankdata_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{path}: sha256" in err and "differs" in err
@@ -170,9 +170,8 @@ def test_export_refuses_an_image_changed_after_the_index(tmp_path, capsys):
 def test_training_refuses_an_hr_image_changed_after_its_manifest(tmp_path):
     """The GAN trainer's decoded-patch cache is keyed on the manifest's hashes: a file that no
     longer matches them stops the build before anything is decoded, naming file and image."""
-    from test_train_data import make_dataset
-
     from ranksrgan.train.data import PatchCache
+    from tests.support.train_inputs import make_dataset
 
     m = make_dataset(tmp_path, "tr", photos=("astronaut", "coffee"), max_side=64)
     df = pd.read_parquet(m)

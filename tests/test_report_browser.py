@@ -17,7 +17,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report import build_small_report, make_run
+
+from tests.support.report_inputs import build_small_report, make_run
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_report import MAPPING, PAPER, build_small_report, make_run, score_rows
 
 from ranksrgan import paper_results
 from ranksrgan.config import load_config, validate_config
@@ -28,6 +27,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.report.paper import load_paper
 from ranksrgan.report.render import cell_text, tex_escape, to_html, to_latex, to_markdown
 from ranksrgan.report.tables import RunMapping, compare, ranker_summary, score_summary
+from tests.support.report_inputs import MAPPING, PAPER, build_small_report, make_run, score_rows
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

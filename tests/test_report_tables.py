@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_report import MAPPING, PAPER, build_small_report, make_run
 
 from ranksrgan import paper_results
 from ranksrgan.config import validate_config
@@ -36,6 +35,7 @@ from ranksrgan.report.tables import (
     score_summary,
 )
 from ranksrgan.table_plan import table_mapping
+from tests.support.report_inputs import MAPPING, PAPER, build_small_report, make_run
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -127,6 +127,8 @@ def _demo() -> dict:
     ({"table5": {"rankers": {"NIQE Rank": "niqe"}}}, "report.tables.table5.rankers.NIQE Rank",
      "NIQE rank"),
 ])
+
+
 def test_table_override_labels_are_checked(tables, key, listed):
     cfg = _demo()
     cfg["report"]["tables"] = tables
@@ -348,6 +350,8 @@ def _paper_file(tmp_path: Path, mutate) -> Path:
     (lambda t: t["beyond"].update(published="no"),
      "key 'tables.beyond.published': expected a boolean, got 'no'"),
 ])
+
+
 def test_unpublished_values_are_checked(tmp_path, mutate, expected):
     bad = _paper_file(tmp_path, mutate)
     for load in (load_paper, paper_results.load):

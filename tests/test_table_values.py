@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _rank_index import make_rank_index
 from skimage import data
 
 from ranksrgan.cli import main
@@ -22,6 +21,7 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.imresize import imresize
 from ranksrgan.io import sha256_file, write_png
 from ranksrgan.io.names import contained_path, plain_name, rank_index_root
+from tests.support.rank_index import make_rank_index
 
 
 def _files_named(root: Path, part: str) -> list[Path]:
@@ -277,17 +277,17 @@ def test_score_shard_refuses_paths_leaving_their_manifest_folder(tmp_path, capsy
 
 
 def test_rankdata_shard_refuses_an_sr_path_leaving_its_manifest_folder(tmp_path, capsys):
-    from test_rankdata_stage import _shard_args, _write_dataset
+    from tests.support.rankdata_inputs import rankdata_shard_args, write_level_dataset
 
     photos = {"astronaut": data.astronaut()[:256, :256]}
-    data_m, srs = _write_dataset(tmp_path, photos)
+    data_m, srs = write_level_dataset(tmp_path, photos)
     sr = pd.read_parquet(srs["mild"])
     moved = tmp_path / "sr" / "astronaut_mild.png"  # beside the manifest's folder, not in it
     moved.write_bytes(Path(sr.loc[0, "path"]).read_bytes())
     sr.loc[0, "path"] = "../astronaut_mild.png"
     sr.to_parquet(srs["mild"])
     out = tmp_path / "shard.parquet"
-    assert main(_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
+    assert main(rankdata_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{srs['mild']} (sr manifest), row 0 (image 'astronaut'): path" in err
@@ -296,7 +296,7 @@ def test_rankdata_shard_refuses_an_sr_path_leaving_its_manifest_folder(tmp_path,
     sr.loc[0, "path"] = str(moved)
     sr.loc[0, "image"] = "../astronaut"
     sr.to_parquet(srs["mild"])
-    assert main(_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
+    assert main(rankdata_shard_args(data_m, srs, out, "--max-per-image", "1")) == 1
     err = capsys.readouterr().err.strip()
     assert "row 0: image '../astronaut' is not a plain file name" in err
 

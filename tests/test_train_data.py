@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import skimage.data
 import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.fit.data import iteration_loader
 from ranksrgan.imresize import imresize
-from ranksrgan.io import read_image, write_png
+from ranksrgan.io import read_image
 from ranksrgan.train.data import PatchCache, PatchDataset, augment
-
-PHOTOS = ("astronaut", "coffee", "chelsea")
-
-
-def make_dataset(root: Path, name: str, photos=PHOTOS, max_side: int = 256) -> Path:
-    """A real-photo dataset in the data stage's layout (mod-cropped HR, MATLAB-bicubic LR)."""
-    rows = []
-    for stem in photos:
-        img = getattr(skimage.data, stem)()
-        if img.ndim == 2:
-            img = np.repeat(img[:, :, None], 3, axis=2)
-        img = img[:max_side, :max_side, :3]
-        h, w = img.shape[0] // 4 * 4, img.shape[1] // 4 * 4
-        hr = np.ascontiguousarray(img[:h, :w])
-        lr = imresize(hr, 0.25)
-        hp, lp = (
-            root / "data" / name / "HR" / f"{stem}.png",
-            root / "data" / name / "LR_x4" / f"{stem}.png",
-        )
-        write_png(hp, hr)
-        write_png(lp, lr)
-        rows.append(
-            {"image": stem, "hr_path": str(hp), "lr_path": str(lp), "height": h, "width": w}
-        )
-    out = root / "data" / name / "manifest.parquet"
-    pd.DataFrame(rows).to_parquet(out, index=False)
-    return out
+from tests.support.train_inputs import make_dataset
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_data import make_dataset
-from test_train_resume import write_config
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file
+from tests.support.train_inputs import make_dataset, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_data import make_dataset
-from test_train_resume import TINY_GAN, write_config
 
 from ranksrgan.archs import build
 from ranksrgan.cli import main
@@ -18,6 +16,7 @@ from ranksrgan.config import load_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.presets import resolve_preset
 from ranksrgan.train.options import options_from_config
+from tests.support.train_inputs import TINY_GAN, make_dataset, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

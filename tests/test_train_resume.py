@@ -14,71 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
-from _kill import kill_after_checkpoint
-from test_train_data import make_dataset
 
 from ranksrgan.archs import build
+from tests.support.kill import kill_after_checkpoint
+from tests.support.train_inputs import TINY_GAN, make_dataset, write_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-TINY_GAN = {
-    "description": "tiny RankSRGAN-like preset: every generator term plus a D step",
-    "labels": ["test run"],
-    "generator": {"arch": "srresnet", "options": {"nf": 8, "nb": 1}},
-    "discriminator": {"arch": "discriminator_vgg128", "options": {"nf": 4}},
-    "init": None,
-    "iterations": 36,
-    "seed": 3,
-    "data": {
-        "train": ["tr"],
-        "val": "va",
-        "val_images": 1,
-        "hr_patch": 128,
-        "batch_size": 2,
-        "flip": True,
-        "rotate": True,
-        "lr_source": "manifest",
-    },
-    "optim": {"lr_g": 1e-3, "lr_d": 1e-3, "betas": [0.9, 0.99]},
-    "scheduler": {"milestones": [10, 20], "gamma": 0.5},
-    "losses": {
-        "pixel": {"weight": 1.0e-2, "criterion": "l1"},
-        "mse": {"weight": 1.0},
-        "perceptual": {"weight": 1.0, "layer": "conv2_2", "criterion": "l1", "weights": "random"},
-        "gan": {"weight": 5.0e-3, "kind": "vanilla"},
-        "rank": {
-            "weight": 3.0e-2,
-            "bias": 0.0,
-            "bn_mode": "batch",
-            "ranker": {"source": "random", "arch": "ranker_vgg8", "options": {"nf": 4}, "seed": 1},
-        },
-    },
-    "checkpoint_every": 6,
-    "val_every": 12,
-    "log_every": 1,
-}
-
-
-def write_config(root: Path, presets: dict) -> Path:
-    """A valid pipeline config (the demo's global sections) with our own train section."""
-    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    cfg["results_dir"] = str(root)
-    cfg["cache_dir"] = str(root / "cache")
-    cfg["train"] = {
-        "targets": list(presets),
-        "runtime": {"precision": "fp32", "channels_last": False, "compile": False, "workers": 0},
-        # the demo's presets stay: other sections (methods.*.train_preset) refer to them
-        "presets": {**cfg["train"]["presets"], **presets},
-    }
-    for preset in presets.values():  # the test's own datasets, declared like the demo's
-        data = preset.get("data", {})
-        for ds in [*data.get("train", []), *([data["val"]] if data.get("val") else [])]:
-            cfg["datasets"].setdefault(ds, {**cfg["datasets"]["demo_train"], "images": 1})
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import copy
 
 import pytest
 import torch
-from test_train_data import make_dataset
-from test_train_resume import TINY_GAN
 
 from ranksrgan.archs import build
 from ranksrgan.errors import RankSRGANError
@@ -23,6 +21,7 @@ from ranksrgan.fit import (
 from ranksrgan.io import save_torch_atomic
 from ranksrgan.train.engine import Trainer, TrainPaths
 from ranksrgan.train.options import options_from_config
+from tests.support.train_inputs import TINY_GAN, make_dataset
 
 
 def test_identical_states_give_identical_weight_files(tmp_path):

@@ -28,8 +28,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from _rank_index import make_rank_index
-from test_train_data import make_dataset
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.fit.dist import (
@@ -37,6 +35,8 @@ from ranksrgan.fit.dist import (
     launch_from_env,
     replica_forward_first_stats,
 )
+from tests.support.rank_index import make_rank_index
+from tests.support.train_inputs import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
@@ -364,7 +364,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def gan_config(tmp_path_factory) -> Path:
-    from test_train_resume import write_config
+    from tests.support.train_inputs import write_config
 
     root = tmp_path_factory.mktemp("gan")
     make_dataset(root, "tr", photos=("astronaut", "coffee"), max_side=256)

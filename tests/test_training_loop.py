@@ -14,9 +14,6 @@ import math
 
 import pytest
 import torch
-from _rank_index import make_rank_index
-from test_train_data import make_dataset
-from test_train_resume import TINY_GAN
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.fit import load_checkpoint, write_metadata
@@ -26,6 +23,8 @@ from ranksrgan.ranker.engine import RankerPaths, RankerTrainer
 from ranksrgan.ranker.options import RankerOptions
 from ranksrgan.train.engine import Trainer, TrainPaths
 from ranksrgan.train.options import options_from_config
+from tests.support.rank_index import make_rank_index
+from tests.support.train_inputs import TINY_GAN, make_dataset
 
 CPU = torch.device("cpu")
 

@@ -19,9 +19,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from _rank_index import make_rank_index
-from test_train_data import make_dataset
-from test_train_resume import TINY_GAN
 
 from ranksrgan.archs import build
 from ranksrgan.cli import build_parser, main
@@ -31,6 +28,8 @@ from ranksrgan.fit.resume import ResumeDecision, resume_decision, run_key
 from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.train.engine import Trainer, TrainPaths
 from ranksrgan.train.options import options_from_config
+from tests.support.rank_index import make_rank_index
+from tests.support.train_inputs import TINY_GAN, make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

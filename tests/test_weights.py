@@ -374,7 +374,7 @@ def test_fetch_local_path(tmp_path):
 
 @pytest.fixture
 def weight_server():
-    from _http_server import LoopbackServer
+    from tests.support.http_server import LoopbackServer
 
     with LoopbackServer() as srv:
         yield srv

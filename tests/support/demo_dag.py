@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 CONFIG = "config/ci.yaml"
 # Kills the whole run (Snakemake ignores SIGTERM while jobs run: SIGKILL the process group).

@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 from ranksrgan.layout import STAGES, stage_targets
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org",
