@@ -29,7 +29,7 @@ mini: $(STAMP)
 	@echo "Report: $(CURDIR)/$$($(BIN)/python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["results_dir"])' $(MINI_CONFIG))/report/index.html"
 
 # Headless Chromium for the report's browser test (Debian package). Idempotent; without root
-# it only warns, and tests/test_report_browser.py skips.
+# it only warns, and tests/stages/test_report_browser.py skips.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	if [ "$$(id -u)" = 0 ]; then \

@@ -9,8 +9,8 @@ manifests exist and nothing upstream of them must run.
     .venv/bin/python benchmarks/dag_planning.py [--config config/config.yaml] [--repeat 3]
 
 Prints the wall time of each planning run (target <= 10 s; CPU time beside it, since a busy
-machine stretches the wall time) and the job count of each rule. tests/test_paper_planning.py
-asserts the counts (never the time).
+machine stretches the wall time) and the job count of each rule.
+tests/workflow/test_paper_planning.py asserts the counts (never the time).
 """
 
 from __future__ import annotations

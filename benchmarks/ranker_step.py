@@ -16,7 +16,7 @@ Issue target (GPU): >= 3x at batch 16 x 296 (VGG-12, nf 64).
 ``--nproc N``: our step on 1 process (``--bn-replicas N``) vs N processes (torchrun, NCCL on
 CUDA, gloo on the CPU) on the same global batch, with the share of each N-process iteration
 spent in collectives (the gradient all-reduce; synchronised around it on CUDA). Same results
-either way (tests/test_training_dist.py). On one CPU host the N processes share its cores
+either way (tests/toolkit/test_fit_dist.py). On one CPU host the N processes share its cores
 (cores / N threads each): the CPU figure is the split's and gloo's overhead, not a speed-up.
 
     PYTHONPATH=src python3 benchmarks/ranker_step.py --device cpu --quick --nproc 2

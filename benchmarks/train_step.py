@@ -16,7 +16,7 @@ Reference measured on an H100, authors' networks, batch 8, HR 296, no data loadi
 ``--nproc N``: our step on 1 process (``bn_replicas: N``) vs N processes (torchrun, NCCL on
 CUDA, gloo on the CPU) on the same global batch, with the share of each N-process iteration
 spent in collectives (gradient all-reduce, D-output gathers; synchronised around each on
-CUDA). Same results either way (tests/test_training_dist.py). On one CPU host the N processes
+CUDA). Same results either way (tests/toolkit/test_fit_dist.py). On one CPU host the N processes
 share the same cores (each gets cores / N threads), so the CPU figure is the overhead of
 the split and of gloo, not a speed-up claim; a speed-up needs N devices.
 

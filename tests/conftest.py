@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
 
 
 def pytest_configure(config):
@@ -28,7 +28,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """The CI config's whole DAG (config/ci.yaml), run once per session in a temporary
-    folder laid out like a checkout; tests read its results (tests/_demo_dag.py)."""
+    folder laid out like a checkout; tests read its results (tests/support/demo_dag.py)."""
     from tests.support.demo_dag import run_demo_dag
 
     return run_demo_dag(tmp_path_factory.mktemp("demo-dag"))

@@ -33,8 +33,8 @@ from ranksrgan.presets import resolve_preset
 from ranksrgan.report import mini_study as mini
 from ranksrgan.report.tables import ranker_summary
 from ranksrgan.table_plan import table_inputs, table_mapping
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SEEDS = (1, 2, 3)

@@ -27,14 +27,14 @@ from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset, sub_image_boxes
 from ranksrgan.train.options import options_from_config
 from ranksrgan.weights import fetch
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture(scope="module")
 def paper():
-    return load_config(ROOT / "config" / "config.yaml", SCHEMA)
+    return load_config(REPO / "config" / "config.yaml", SCHEMA)
 
 
 def _with_paths(cfg, tmp_path):

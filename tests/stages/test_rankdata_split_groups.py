@@ -19,8 +19,8 @@ from ranksrgan.config import validate_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file, write_png
 from ranksrgan.rankdata.split import assign_split, group_of, n_validation
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 PAIR = ("im03", "im04")
 

@@ -14,8 +14,8 @@ import yaml
 
 from ranksrgan.config import validate_config
 from ranksrgan.errors import RankSRGANError
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 

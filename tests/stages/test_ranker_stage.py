@@ -21,10 +21,9 @@ from torch import nn
 
 from ranksrgan.cli import main
 from ranksrgan.ranker.evaluate import summarise
+from tests.support import REPO
 from tests.support.kill import kill_after_checkpoint
 from tests.support.rank_index import make_rank_index
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

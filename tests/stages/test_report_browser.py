@@ -1,9 +1,10 @@
 """The report page in a real browser: headless Chromium (Debian package ``chromium``).
 
-A small report is built from hand-made Parquet inputs (``test_report.make_run``), then the
-page is opened in Chromium: every image must decode (the page records broken ones in
-``data-broken-images`` and logs a console error), the page must log nothing to the console,
-and every ``src``/``href`` must name an existing file. A screenshot is kept under
+A small report is built from hand-made Parquet inputs
+(``tests.support.report_inputs.make_run``), then the page is opened in Chromium: every image
+must decode (the page records broken ones in ``data-broken-images`` and logs a console error),
+the page must log nothing to the console, and every ``src``/``href`` must name an existing
+file. A screenshot is kept under
 ``results/tests/``. The checker is also shown to catch a missing figure and a broken link.
 ``make test`` installs Chromium first (``make browser``); without it these tests skip.
 """
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
 from tests.support.report_inputs import build_small_report, make_run
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOT = REPO / "results" / "tests" / "report_browser.png"
 

@@ -27,9 +27,9 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.report.paper import load_paper
 from ranksrgan.report.render import cell_text, tex_escape, to_html, to_latex, to_markdown
 from ranksrgan.report.tables import RunMapping, compare, ranker_summary, score_summary
+from tests.support import REPO
 from tests.support.report_inputs import MAPPING, PAPER, build_small_report, make_run, score_rows
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CONFIGS = sorted(p for p in (REPO / "config").glob("*.yaml") if p.name != "paper_results.yaml")
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"

@@ -4,7 +4,7 @@ The per-table mapping override (``report.tables``) and its config checks, Table 
 from the Ranker stage's ``eval_summary.json``, parameter counts, the rank-dataset size,
 one-table pages (``report build --tables``), the "beyond the paper" table, the supplement's
 Figs. 1 / 3 / 4, the shortened-run banner and notes, and cells that say why they are empty.
-Inputs: ``test_report.make_run``'s small hand-made results folder, varied per test.
+Inputs: ``tests.support.report_inputs.make_run``'s small hand-made results folder, varied per test.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from ranksrgan.report.tables import (
     score_summary,
 )
 from ranksrgan.table_plan import table_mapping
+from tests.support import REPO
 from tests.support.report_inputs import MAPPING, PAPER, build_small_report, make_run
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 

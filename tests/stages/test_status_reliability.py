@@ -7,7 +7,7 @@
   is refused in one line naming the key.
 
 All quick: no DAG runs (Snakemake plans or dry-runs only). The DVC round trips (corrupt or
-missing remote under `make pull`) are in tests/test_dvc_roundtrip.py.
+missing remote under `make pull`) are in tests/workflow/test_dvc_roundtrip.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from ranksrgan.status import target_states
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
@@ -42,7 +42,7 @@ def _status(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 @pytest.fixture()
 def ci_root(tmp_path) -> Path:
     """An empty run folder laid out like a checkout (config/ copied; the repository's
-    Snakefile plans it, as for tests/_demo_dag.py)."""
+    Snakefile plans it, as for tests/support/demo_dag.py)."""
     shutil.copytree(REPO / "config", tmp_path / "config")
     return tmp_path
 

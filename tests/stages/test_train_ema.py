@@ -15,9 +15,8 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import sha256_file
+from tests.support import REPO
 from tests.support.train_inputs import make_dataset, write_config
-
-REPO = Path(__file__).resolve().parents[1]
 
 PIXEL = {
     "description": "tiny pixel-loss preset with an EMA of G",
@@ -105,7 +104,7 @@ def test_ema_weights_are_exported_with_their_metadata_and_resume(tmp_path):
 def _demo_with_ema(tmp_path, ema_decay):
     import yaml
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     cfg = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
     cfg["results_dir"] = str(tmp_path / "results")
     if ema_decay is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +15,9 @@ from ranksrgan.config import load_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.presets import resolve_preset
 from ranksrgan.train.options import options_from_config
+from tests.support import REPO
 from tests.support.train_inputs import TINY_GAN, make_dataset, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 

@@ -16,10 +16,9 @@ import pytest
 import torch
 
 from ranksrgan.archs import build
+from tests.support import REPO
 from tests.support.kill import kill_after_checkpoint
 from tests.support.train_inputs import TINY_GAN, make_dataset, write_config
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Shared DVC round-trip helpers: a git + DVC copy of the checkout whose ci run is committed
 and pushed to a local remote, fresh clones of it, and `make pull` in a clone.
 
-tests/test_dvc_roundtrip.py publishes the session's real ci run (``demo_run``) with them, and
-(fixture ``fake_published``) a stand-in run (every target of config/ci.yaml, a few bytes
+tests/workflow/test_dvc_roundtrip.py publishes the session's real ci run (``demo_run``) with
+them, and (fixture ``fake_published``) a stand-in run (every target of config/ci.yaml, a few bytes
 each: no DAG to run) for the quick checks of what `make pull` does with a corrupt or missing
 remote.
 """

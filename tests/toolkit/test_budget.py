@@ -16,8 +16,8 @@ from ranksrgan.budget import scale_count, scale_milestones, scale_schedule
 from ranksrgan.config import validate_config
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.ranker.options import get_schedule, resolved_section
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PAPER = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

@@ -12,8 +12,8 @@ import yaml
 
 from ranksrgan.config import load_config, validate_config
 from ranksrgan.errors import RankSRGANError
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 

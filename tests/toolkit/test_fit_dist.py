@@ -35,10 +35,10 @@ from ranksrgan.fit.dist import (
     launch_from_env,
     replica_forward_first_stats,
 )
+from tests.support import REPO
 from tests.support.rank_index import make_rank_index
 from tests.support.train_inputs import make_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 LR = 1e-4

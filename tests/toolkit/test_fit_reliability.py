@@ -28,10 +28,10 @@ from ranksrgan.fit.resume import ResumeDecision, resume_decision, run_key
 from ranksrgan.io.folderlock import LOCK_NAME, folder_lock
 from ranksrgan.train.engine import Trainer, TrainPaths
 from ranksrgan.train.options import options_from_config
+from tests.support import REPO
 from tests.support.rank_index import make_rank_index
 from tests.support.train_inputs import TINY_GAN, make_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 

@@ -1,6 +1,5 @@
 """NIQE: MATLAB reference values (TID2013 calibration images) and agreement with pyiqa."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from ranksrgan.metrics.colour import rgb_to_luma, shave
 from ranksrgan.metrics.models import niqe_params
 from ranksrgan.metrics.niqe import niqe_luma, snapped_pixels
 from ranksrgan.metrics.pyiqa_reference import pyiqa_niqe_in_double, use_offline_pyiqa_home
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 CALIB = REPO / ".venv/lib/python3.11/site-packages/ResultsCalibra/dist_dir"
 # MATLAB niqe_release (rgb2gray, no shave) on pyiqa's calibration images:
 # pyiqa's ResultsCalibra/results_official.csv, row "niqe".

@@ -17,9 +17,9 @@ import yaml
 
 from ranksrgan.cli import main
 from ranksrgan.presets import deep_merge, preset_hash, resolve_preset
+from tests.support import REPO
 from tests.support.train_inputs import make_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 # Snakemake's --config reads a nested value with YAML's base loader (all strings): the
@@ -205,7 +205,7 @@ def test_report_job_does_not_change_with_scheduler_resources():
     import sys
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     snakemake = Path(sys.executable).parent / "snakemake"
 
     def report_line(*extra: str) -> str:

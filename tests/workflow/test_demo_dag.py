@@ -14,8 +14,7 @@ import yaml
 
 from ranksrgan.layout import STAGES, stage_targets
 from ranksrgan.status import format_status, target_states
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
 
 # Keys config/ci.yaml may change from config/demo.yaml (paths: results/ci; sizes of the run).
 CI_CHANGES = {

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 

@@ -3,7 +3,7 @@ the checkout, pushed to a local remote, cloned fresh with git, pulled, and then 
 run command plans NOTHING: `make pull` re-stamps the restored outputs (`snakemake --touch`)
 so that their new mtimes do not make Snakemake recompute. And (issue 22.2, 22.14) `make pull`
 fails naming the file when the remote is corrupt, naming the remote when it is missing
-(helpers shared in tests/_dvc_remote.py).
+(helpers shared in tests/support/dvc_remote.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The layering rule as a test (docs/architecture.md "Three layers"): a stage package never
 imports another stage, the toolkit never imports a stage, and the workflow's rule files import
-only modules that do not import torch (tests/test_workflow_torch_free.py runs them so)."""
+only modules that do not import torch (tests/workflow/test_torch_free_planning.py runs them so)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 PKG = REPO / "src" / "ranksrgan"
 STAGES = ("data", "sr", "score", "rankdata", "ranker", "train", "report", "status")
 ENTRY = {"ranksrgan.cli", "ranksrgan.__main__"}  # the dispatcher registers every stage

@@ -8,14 +8,13 @@ import importlib.util
 import math
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from ranksrgan.layout import stage_targets
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
     "dag_planning", REPO / "benchmarks" / "dag_planning.py"
 )

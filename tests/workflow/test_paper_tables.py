@@ -12,8 +12,8 @@ import yaml
 
 from ranksrgan.paper_results import RANKDATA_METRICS, SCORE_METRICS
 from ranksrgan.table_plan import RANKER_FILE_METRICS, table_inputs
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PAPER = yaml.safe_load((REPO / "config" / "paper_results.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -19,9 +19,9 @@ import torch
 import yaml
 
 from ranksrgan.cli import main
+from tests.support import REPO
 from tests.support.http_server import LoopbackServer
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 DOWNLOAD_RULES = {"download_archive", "fetch_file"}

@@ -14,8 +14,8 @@ import yaml
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.runlock import acquire_results_lock
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 ACCOUNT = "ranksrgan_test"

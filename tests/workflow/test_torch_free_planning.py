@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 

@@ -11,7 +11,7 @@ rounded to uint8, the paper's Table 2 protocol and the default; ``authors_python
 (``quantize=False``): the authors' Python test script (``codes/test.py``: ``bgr2ycbcr`` of the
 image / 255, PSNR on ``Y * 255``) keeps Y unrounded. On x4 bicubic of scikit-image photos the
 unrounded PSNR is 0.003-0.014 dB higher and SSIM about 0.001 higher
-(``tests/test_distortion_protocols.py``). Every score row's ``protocol`` JSON carries
+(``tests/toolkit/test_metrics_protocols.py``). Every score row's ``protocol`` JSON carries
 ``quantize``; the report names the protocol of each table (:func:`protocol_name`).
 """
 

@@ -1,8 +1,8 @@
 """Which targets of a config are done, restored from DVC, stale, or pending (``ranksrgan status``).
 
 The targets of each stage are the files ``rule all`` collects from that stage's
-``<stage>_targets()`` in ``workflow/rules/`` (tests/test_paper_planning.py keeps the two equal
-on the demo and paper configs). A target is, first match wins:
+``<stage>_targets()`` in ``workflow/rules/`` (tests/workflow/test_paper_planning.py keeps the
+two equal on the demo and paper configs). A target is, first match wins:
 
 - ``pending``: missing. ``in_dvc`` then says whether dvc.lock records a version that
   ``dvc pull`` can restore;
@@ -160,7 +160,7 @@ def file_defect(path: Path) -> str | None:
 def default_snakefile(root: str | os.PathLike = ".") -> Path | None:
     """``root/workflow/Snakefile``, else this package's checkout's (None: neither exists).
 
-    A run folder laid out like a checkout but without the workflow (tests/_demo_dag.py runs
+    A run folder laid out like a checkout but without the workflow (tests/support/demo_dag.py runs
     the repository's Snakefile with ``--directory`` there) is planned with the latter.
     """
     for candidate in (Path(root) / "workflow" / "Snakefile",
