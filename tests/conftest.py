@@ -32,3 +32,13 @@ def demo_run(tmp_path_factory):
     from tests.support.demo_dag import run_demo_dag
 
     return run_demo_dag(tmp_path_factory.mktemp("demo-dag"))
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server for one test (tests.support.http_server): what it serves is its
+    ``files`` dict; its switches make broken transfers."""
+    from tests.support.http_server import LoopbackServer
+
+    with LoopbackServer() as srv:
+        yield srv

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -17,6 +16,7 @@ from ranksrgan.cli import main
 from ranksrgan.data.download import download_archive
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.fetch import read_lock, record_lock
+from tests.support import sha256_bytes as sha
 from tests.support.http_server import LoopbackServer
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
@@ -33,16 +33,6 @@ def payload() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("set/HR/chelsea.png", png.getvalue())
     return buf.getvalue()
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as srv:
-        yield srv
-
-
-def sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
 
 
 def test_download_verifies_hash(server, tmp_path, payload):

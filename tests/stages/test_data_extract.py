@@ -85,8 +85,6 @@ def test_leading_dot_slash_normalised(tmp_path):
     ("a/c.png", "a/**/*.png", True),
     ("a/b/c.PNG", "a/b/*.png", False),  # case-sensitive, like archive names
 ])
-
-
 def test_match_glob(name, pattern, ok):
     assert match_glob(name, pattern) is ok
 

@@ -17,9 +17,9 @@ import yaml
 from ranksrgan.cli import build_parser, main
 from ranksrgan.config import validate_config
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io import sha256_file, write_png
 from ranksrgan.rankdata.split import assign_split, group_of, n_validation
 from tests.support import REPO
+from tests.support.rankdata_inputs import rankdata_gather_args, write_level_dataset
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 PAIR = ("im03", "im04")
@@ -163,36 +163,8 @@ def _photos() -> dict[str, np.ndarray]:
     }
 
 
-def _write_level_dataset(root: Path) -> tuple[Path, dict[str, Path]]:
-    """HR photos and two fake levels (blurred < sharp) with their manifests."""
-    from scipy import ndimage
-
-    data_rows, sr_rows = [], {"blur": [], "sharp": []}
-    for name, img in _photos().items():
-        hr = root / "data" / f"{name}.png"
-        write_png(hr, img)
-        h, w = img.shape[:2]
-        data_rows.append({"image": name, "hr_path": str(hr), "lr_path": str(hr), "height": h,
-                          "width": w, "hr_sha256": sha256_file(hr), "lr_sha256": sha256_file(hr)})
-        f = img.astype(np.float64)
-        levels = {"blur": ndimage.gaussian_filter(f, (2.0, 2.0, 0)),
-                  "sharp": f + (f - ndimage.gaussian_filter(f, (1.0, 1.0, 0)))}
-        for m, arr in levels.items():
-            p = root / "sr" / m / f"{name}.png"
-            write_png(p, np.clip(arr, 0, 255).round().astype(np.uint8))
-            sr_rows[m].append({"image": name, "method": m, "path": str(p), "height": h,
-                               "width": w, "sr_sha256": sha256_file(p), "stand_in": "test"})
-    data = root / "data" / "manifest.parquet"
-    pd.DataFrame(data_rows).to_parquet(data)
-    srs = {}
-    for m, rows in sr_rows.items():
-        srs[m] = root / "sr" / m / "manifest.parquet"
-        pd.DataFrame(rows).to_parquet(srs[m])
-    return data, srs
-
-
 def test_gather_cli_keeps_a_group_together_and_records_it(tmp_path):
-    data, srs = _write_level_dataset(tmp_path)
+    data, srs = write_level_dataset(tmp_path, _photos(), methods=("blur", "sharp"))
     shard = tmp_path / "rd" / "shards" / "photos" / "0.parquet"
     args = ["rankdata", "shard", "--dataset", "photos", "--data-manifest", str(data),
             "--level", f"blur={srs['blur']}", "--level", f"sharp={srs['sharp']}",
@@ -202,10 +174,8 @@ def test_gather_cli_keeps_a_group_together_and_records_it(tmp_path):
     root = tmp_path / "rd"
 
     def gather(seed: int, *extra: str) -> tuple[pd.DataFrame, dict]:
-        argv = ["rankdata", "gather", "--shard", str(shard), "--out", str(root / "index.parquet"),
-                "--images", str(root / "images.parquet"), "--stats", str(root / "stats.json"),
-                "--val-fraction", "0.25", "--seed", str(seed), *extra]
-        assert main(argv) == 0
+        argv = rankdata_gather_args(root, [shard], "--val-fraction", "0.25", "--seed", str(seed))
+        assert main([*argv, *extra]) == 0
         return (pd.read_parquet(root / "index.parquet"),
                 json.loads((root / "stats.json").read_text()))
 

@@ -20,6 +20,7 @@ from tests.support.rankdata_inputs import (
     METHODS,
     SIZE,
     levels,
+    rankdata_gather_args,
     rankdata_shard_args,
     write_level_dataset,
 )
@@ -44,21 +45,7 @@ def test_stage_builds_index_stats_and_export(tmp_path, photos):
         assert main(args) == 0
         shards.append(out)
     root = tmp_path / "rankdata" / "demo"
-    args = [
-        "rankdata",
-        "gather",
-        "--out",
-        str(root / "index.parquet"),
-        "--images",
-        str(root / "images.parquet"),
-        "--stats",
-        str(root / "stats.json"),
-        "--seed",
-        "1",
-    ]
-    for s in shards:
-        args += ["--shard", str(s)]
-    assert main(args) == 0
+    assert main(rankdata_gather_args(root, shards, "--seed", "1")) == 0
 
     index = pd.read_parquet(root / "index.parquet")
     assert list(index.columns[:12]) == [
@@ -215,14 +202,6 @@ def test_ma_labels_are_negated_scores(tmp_path, photos):
     assert df["stand_in"].str.contains("SYNTHETIC NRQM").all()
 
 
-def _gather_args(root: Path, shards) -> list[str]:
-    args = ["rankdata", "gather", "--out", str(root / "index.parquet")]
-    args += ["--images", str(root / "images.parquet"), "--stats", str(root / "stats.json")]
-    for s in shards:
-        args += ["--shard", str(s)]
-    return args
-
-
 def _flatten(path: Path, srs_manifest: Path, image: str, y: int, x: int) -> None:
     """Make one level's patch at (y, x) constant (a flat patch) and record the new hash."""
     from ranksrgan.io import read_image
@@ -257,7 +236,7 @@ def test_a_flat_patch_drops_its_position_and_is_counted(tmp_path, photos, capsys
     assert images.loc["chelsea", "n_gap_undefined"] == 1
     assert images.loc["astronaut", "n_gap_undefined"] == 0
 
-    assert main(_gather_args(root, [shard])) == 0
+    assert main(rankdata_gather_args(root, [shard])) == 0
     index = pd.read_parquet(root / "index.parquet")
     assert np.isfinite(index["score"]).all()
     at = index[(index["image"] == "astronaut") & (index["y"] == 0) & (index["x"] == 0)]
@@ -281,7 +260,7 @@ def test_flat_patch_with_the_rules_off_reaches_the_label(tmp_path, photos):
     rows = pd.read_parquet(shard)
     flat = rows[(rows["y"] == 64) & (rows["x"] == 64)]
     assert len(flat) == 3 and flat["score"].isna().all()
-    assert main(_gather_args(root, [shard])) == 0
+    assert main(rankdata_gather_args(root, [shard])) == 0
     stats = json.loads((root / "stats.json").read_text())
     assert stats["positions_dropped_undefined"]["label"] == 1
     assert stats["positions"] == len(rows) // 3 - 1
@@ -295,7 +274,7 @@ def test_an_empty_rank_dataset_fails_at_gather(tmp_path, photos, capsys):
     args = rankdata_shard_args(data, srs, shard)
     args[args.index("--size") + 1] = "512"
     assert main(args) == 0  # a shard of skipped images is fine: other shards may have patches
-    assert main(_gather_args(root, [shard])) == 1
+    assert main(rankdata_gather_args(root, [shard])) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert str(root / "index.parquet") in err and "rank dataset 'big' is empty" in err
@@ -306,7 +285,7 @@ def test_an_empty_rank_dataset_fails_at_gather(tmp_path, photos, capsys):
     args = rankdata_shard_args(data, srs, shard, "--sharpness-min", "1e9")
     shard.unlink()
     assert main(args) == 0
-    assert main(_gather_args(root, [shard])) == 1
+    assert main(rankdata_gather_args(root, [shard])) == 1
     err = capsys.readouterr().err.strip()
     assert "rank dataset 'big' is empty: no position left of 2 images (1 smaller" in err
     assert "0 after sharpness" in err

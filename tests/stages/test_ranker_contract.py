@@ -11,7 +11,11 @@ import pandas as pd
 import pytest
 
 from ranksrgan.cli import main
-from tests.support.rankdata_inputs import rankdata_shard_args, write_level_dataset
+from tests.support.rankdata_inputs import (
+    rankdata_gather_args,
+    rankdata_shard_args,
+    write_level_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,23 +34,7 @@ def test_ranker_trains_on_the_rankdata_stage_index(tmp_path, photos):
     shard = tmp_path / "rankdata" / "idx" / "shards" / "photos" / "0.parquet"
     assert main(rankdata_shard_args(data, srs, shard, "--shard", "0", "--shard-size", "3")) == 0
     root = tmp_path / "rankdata" / "idx"
-    gather = [
-        "rankdata",
-        "gather",
-        "--shard",
-        str(shard),
-        "--val-fraction",
-        "0.34",
-        "--seed",
-        "1",
-        "--out",
-        str(root / "index.parquet"),
-        "--images",
-        str(root / "images.parquet"),
-        "--stats",
-        str(root / "stats.json"),
-    ]
-    assert main(gather) == 0
+    assert main(rankdata_gather_args(root, [shard], "--val-fraction", "0.34", "--seed", "1")) == 0
     index = pd.read_parquet(root / "index.parquet")
     assert set(index["split"]) == {"train", "val"}
 

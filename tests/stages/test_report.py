@@ -384,8 +384,6 @@ def test_score_boxes_skip_infinite_psnr(tmp_path, recwarn):
     ("curves", {"SRGAN": "nope"}, "report.curves.SRGAN': unknown train preset 'nope'"),
     ("colour", "red", "report.colour (unknown key)"),
 ])
-
-
 def test_report_config_errors_name_the_key(section, value, message):
     import yaml
 

@@ -28,6 +28,7 @@ from ranksrgan.report.paper import load_paper
 from ranksrgan.report.render import cell_text, tex_escape, to_html, to_latex, to_markdown
 from ranksrgan.report.tables import RunMapping, compare, ranker_summary, score_summary
 from tests.support import REPO
+from tests.support.configs import DELETE, set_key
 from tests.support.report_inputs import MAPPING, PAPER, build_small_report, make_run, score_rows
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -136,61 +137,48 @@ def _paper_with(mutate) -> dict:
     return data
 
 
-def _set(path: str, value):
-    def mutate(data):
-        *parents, last = path.split(".")
-        node = data
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        if value is _DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return mutate
-
-
-_DELETE = object()
-
 PAPER_CASES = {
     # name: (mutation, expected message after "<file>: ")
-    "rows a list": (_set("tables.table1.rows", [1, 2]),
+    "rows a list": (set_key("tables.table1.rows", [1, 2]),
                     "key 'tables.table1.rows': expected an object, got [1, 2]"),
-    "metrics a string": (_set("tables.table1.metrics", "NIQE"),
+    "metrics a string": (set_key("tables.table1.metrics", "NIQE"),
                          "key 'tables.table1.metrics': expected an array, got 'NIQE'"),
-    "value a string": (_set("tables.table3.rows.SRGAN.NIQE", "2.70"),
+    "value a string": (set_key("tables.table3.rows.SRGAN.NIQE", "2.70"),
                        "key 'tables.table3.rows.SRGAN.NIQE': expected a number, got '2.70'"),
-    "value a bool": (_set("tables.table3.rows.SRGAN.NIQE", True),
+    "value a bool": (set_key("tables.table3.rows.SRGAN.NIQE", True),
                      "key 'tables.table3.rows.SRGAN.NIQE': expected a number, got True"),
-    "value NaN": (_set("tables.table3.rows.SRGAN.NIQE", float("nan")),
+    "value NaN": (set_key("tables.table3.rows.SRGAN.NIQE", float("nan")),
                   "key 'tables.table3.rows.SRGAN.NIQE': nan is not a finite number"),
-    "nested rows flat": (_set("tables.table2.rows.Bicubic", {"NIQE": 7.61}),
+    "nested rows flat": (set_key("tables.table2.rows.Bicubic", {"NIQE": 7.61}),
                          "key 'tables.table2.rows.Bicubic.NIQE': expected an object, got 7.61"),
-    "flat rows nested": (_set("tables.table3.rows.SRGAN", {"PIRM-Test": {"NIQE": 2.7}}),
+    "flat rows nested": (set_key("tables.table3.rows.SRGAN", {"PIRM-Test": {"NIQE": 2.7}}),
                          "key 'tables.table3.rows.SRGAN.PIRM-Test': expected a number"),
-    "unknown table key": (_set("tables.table1.colour", "red"),
+    "unknown table key": (set_key("tables.table1.colour", "red"),
                           "key 'tables.table1.colour (unknown key)'"),
-    "unknown top-level key": (_set("tabels", {}), "key 'tabels (unknown key)'"),
-    "missing rows": (_set("tables.table1.rows", _DELETE), "key 'tables.table1.rows (missing key)'"),
-    "missing tables": (_set("tables", _DELETE), "key 'tables (missing key)'"),
-    "bad better": (_set("better.NIQE", "smaller"), "key 'better.NIQE': 'smaller' is not one of"),
-    "metric without better": (_set("tables.table1.metrics", ["NIQE", "PSNR", "LPIPS"]),
+    "unknown top-level key": (set_key("tabels", {}), "key 'tabels (unknown key)'"),
+    "missing rows": (set_key("tables.table1.rows", DELETE),
+                     "key 'tables.table1.rows (missing key)'"),
+    "missing tables": (set_key("tables", DELETE), "key 'tables (missing key)'"),
+    "bad better": (set_key("better.NIQE", "smaller"), "key 'better.NIQE': 'smaller' is not one of"),
+    "metric without better": (set_key("tables.table1.metrics", ["NIQE", "PSNR", "LPIPS"]),
                               "key 'tables.table1.metrics[2]': metric 'LPIPS' has no entry in "
                               "better"),
-    "row metric not in metrics": (_set("tables.table3.rows.SRGAN.PI", 2.0),
+    "row metric not in metrics": (set_key("tables.table3.rows.SRGAN.PI", 2.0),
                                   "key 'tables.table3.rows.SRGAN.PI': metric 'PI' is not in "
                                   "tables.table3.metrics (NIQE, PSNR)"),
-    "row dataset not in datasets": (_set("tables.table2.rows.Bicubic.Urban100", {"NIQE": 1.0}),
+    "row dataset not in datasets": (set_key("tables.table2.rows.Bicubic.Urban100", {"NIQE": 1.0}),
                                     "key 'tables.table2.rows.Bicubic.Urban100': dataset "
                                     "'Urban100' is not in tables.table2.datasets"),
-    "dataset and datasets": (_set("tables.table2.dataset", "Set14"),
+    "dataset and datasets": (set_key("tables.table2.dataset", "Set14"),
                              "key 'tables.table2': give exactly one of dataset"),
-    "neither dataset key": (_set("tables.table1.dataset", _DELETE),
+    "neither dataset key": (set_key("tables.table1.dataset", DELETE),
                             "key 'tables.table1': give exactly one of dataset"),
-    "note of no row": (_set("tables.table7.row_notes.RankSRGAN-M3", "L_P"),
+    "note of no row": (set_key("tables.table7.row_notes.RankSRGAN-M3", "L_P"),
                        "key 'tables.table7.row_notes.RankSRGAN-M3': 'RankSRGAN-M3' is not a row"),
     "table name a path": (lambda d: d["tables"].update({"../evil": d["tables"]["table1"]}),
                           "key 'tables': '../evil' does not match"),
-    "setup item without path": (_set("setup.0.path", _DELETE), "key 'setup[0].path (missing key)'"),
+    "setup item without path": (set_key("setup.0.path", DELETE),
+                                "key 'setup[0].path (missing key)'"),
     "not a mapping": (lambda d: (d.clear()), "key 'better (missing key)'"),
 }
 

@@ -127,8 +127,6 @@ def _demo() -> dict:
     ({"table5": {"rankers": {"NIQE Rank": "niqe"}}}, "report.tables.table5.rankers.NIQE Rank",
      "NIQE rank"),
 ])
-
-
 def test_table_override_labels_are_checked(tables, key, listed):
     cfg = _demo()
     cfg["report"]["tables"] = tables
@@ -350,8 +348,6 @@ def _paper_file(tmp_path: Path, mutate) -> Path:
     (lambda t: t["beyond"].update(published="no"),
      "key 'tables.beyond.published': expected a boolean, got 'no'"),
 ])
-
-
 def test_unpublished_values_are_checked(tmp_path, mutate, expected):
     bad = _paper_file(tmp_path, mutate)
     for load in (load_paper, paper_results.load):

@@ -29,9 +29,11 @@ def levels(img: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def write_level_dataset(root: Path, photos: dict[str, np.ndarray]) -> tuple[Path, dict[str, Path]]:
-    """A data manifest and one sr manifest per fake method (absolute paths)."""
-    data_rows, sr_rows = [], {m: [] for m in METHODS}
+def write_level_dataset(
+    root: Path, photos: dict[str, np.ndarray], methods: tuple[str, ...] = METHODS
+) -> tuple[Path, dict[str, Path]]:
+    """A data manifest and one sr manifest per fake method of ``methods`` (absolute paths)."""
+    data_rows, sr_rows = [], {m: [] for m in methods}
     for name, img in photos.items():
         hr = root / "data" / "HR" / f"{name}.png"
         write_png(hr, img)
@@ -48,6 +50,8 @@ def write_level_dataset(root: Path, photos: dict[str, np.ndarray]) -> tuple[Path
             }
         )
         for m, arr in levels(img).items():
+            if m not in methods:
+                continue
             p = root / "sr" / m / f"{name}.png"
             write_png(p, arr)
             sr_rows[m].append(
@@ -88,3 +92,12 @@ def rankdata_shard_args(data, srs, out, *extra):
         str(out),
         *extra,
     ]
+
+
+def rankdata_gather_args(root: Path, shards, *extra: str) -> list[str]:
+    """`ranksrgan rankdata gather` arguments: ``shards`` into ``root``'s index, images, stats."""
+    args = ["rankdata", "gather", "--out", str(root / "index.parquet")]
+    args += ["--images", str(root / "images.parquet"), "--stats", str(root / "stats.json")]
+    for s in shards:
+        args += ["--shard", str(s)]
+    return [*args, *extra]

@@ -13,73 +13,61 @@ import yaml
 from ranksrgan.config import load_config, validate_config
 from ranksrgan.errors import RankSRGANError
 from tests.support import REPO
+from tests.support.configs import DELETE, set_key
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-def _set(path: str, value):
-    def mutate(cfg):
-        *parents, last = path.split(".")
-        node = cfg
-        for p in parents:
-            node = node[p]
-        if value is _DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return mutate
-
-
-_DELETE = object()
-
 CASES = {
     # name: (mutation, key expected in the message, words expected in the message)
-    "wrong type": (_set("scale", "four"), "scale", "not of type 'integer'"),
-    "wrong nested type": (_set("data.download.retries", "x"), "data.download.retries",
+    "wrong type": (set_key("scale", "four"), "scale", "not of type 'integer'"),
+    "wrong nested type": (set_key("data.download.retries", "x"), "data.download.retries",
                           "not of type"),
-    "unknown key": (_set("image_policy.alhpa", "drop"), "image_policy.alhpa (unknown key)",
+    "unknown key": (set_key("image_policy.alhpa", "drop"), "image_policy.alhpa (unknown key)",
                     "unexpected"),
-    "unknown top-level key": (_set("resutls_dir", "x"), "resutls_dir (unknown key)", "unexpected"),
-    "missing key": (_set("datasets.demo_train.images", _DELETE),
+    "unknown top-level key": (set_key("resutls_dir", "x"), "resutls_dir (unknown key)",
+                              "unexpected"),
+    "missing key": (set_key("datasets.demo_train.images", DELETE),
                     "datasets.demo_train.images (missing key)", "required"),
-    "missing section": (_set("archives", _DELETE), "archives (missing key)", "required"),
-    "bad enum": (_set("device", "gpu"), "device", "is not one of"),
-    "bad archive type": (_set("archives.demo_photos.type", "rar"), "archives.demo_photos.type",
+    "missing section": (set_key("archives", DELETE), "archives (missing key)", "required"),
+    "bad enum": (set_key("device", "gpu"), "device", "is not one of"),
+    "bad archive type": (set_key("archives.demo_photos.type", "rar"), "archives.demo_photos.type",
                          "is not one of"),
-    "bad sha256": (_set("archives.demo_photos.sha256", "abc"), "archives.demo_photos.sha256",
+    "bad sha256": (set_key("archives.demo_photos.sha256", "abc"), "archives.demo_photos.sha256",
                    "does not match"),
-    "bad url scheme": (_set("archives.demo_photos.urls", ["ftp://x/y.zip"]),
+    "bad url scheme": (set_key("archives.demo_photos.urls", ["ftp://x/y.zip"]),
                        "archives.demo_photos.urls.0", "does not match"),
-    "bad demo split": (_set("demo_source.splits.train", "astronaut"), "demo_source.splits.train",
+    "bad demo split": (set_key("demo_source.splits.train", "astronaut"), "demo_source.splits.train",
                        "not of type 'array'"),
-    "unknown archive reference": (_set("datasets.demo_train.archive", "nope"),
+    "unknown archive reference": (set_key("datasets.demo_train.archive", "nope"),
                                   "datasets.demo_train.archive", "unknown archive 'nope'"),
-    "unknown dataset reference": (_set("data.datasets", ["demo_train", "nope"]),
+    "unknown dataset reference": (set_key("data.datasets", ["demo_train", "nope"]),
                                   "data.datasets[1]", "unknown dataset 'nope'"),
-    "unknown sr method": (_set("sr.methods", ["bicubic", "nope"]), "sr.methods[1]",
+    "unknown sr method": (set_key("sr.methods", ["bicubic", "nope"]), "sr.methods[1]",
                           "unknown method 'nope'"),
-    "unknown score dataset": (_set("score.datasets", ["nope"]), "score.datasets[0]",
+    "unknown score dataset": (set_key("score.datasets", ["nope"]), "score.datasets[0]",
                               "unknown dataset 'nope'"),
-    "unknown score method": (_set("score.methods", ["HR", "nope"]), "score.methods[1]",
+    "unknown score method": (set_key("score.methods", ["HR", "nope"]), "score.methods[1]",
                              "unknown method 'nope'"),
-    "unknown weights": (_set("methods.srresnet", {"kind": "network", "arch": "srresnet",
+    "unknown weights": (set_key("methods.srresnet", {"kind": "network", "arch": "srresnet",
                                                   "weights": "nope"}),
                         "methods.srresnet.weights", "unknown weights 'nope'"),
     # References the schema cannot see: before, these ended in MissingInputException, a
     # failure at run time, or one after training (issue 19).
-    "unknown train target": (_set("train.targets", ["srresnet", "nope"]), "train.targets[1]",
+    "unknown train target": (set_key("train.targets", ["srresnet", "nope"]), "train.targets[1]",
                              "unknown train preset 'nope'"),
-    "unknown method preset": (_set("methods.srresnet.train_preset", "nope"),
+    "unknown method preset": (set_key("methods.srresnet.train_preset", "nope"),
                               "methods.srresnet.train_preset", "unknown train preset 'nope'"),
-    "unknown preset init": (_set("train.presets.srgan.init", "nope"),
+    "unknown preset init": (set_key("train.presets.srgan.init", "nope"),
                             "train.presets.srgan.init", "unknown preset 'nope'"),
-    "unknown preset dataset": (_set("train.presets.srresnet.data.train", ["nope"]),
+    "unknown preset dataset": (set_key("train.presets.srresnet.data.train", ["nope"]),
                                "train.presets.srresnet.data.train[0]",
                                "unknown dataset 'nope'"),
-    "unknown score metric": (_set("score.metrics", ["niqe", "niqee"]), "score.metrics[1]",
-                             "unknown metric 'niqee'"),
-    "arch options differ from preset": (_set("methods.srresnet.arch_options", {"nf": 32, "nb": 2}),
+    "unknown score metric": (set_key("score.metrics", ["niqe", "niqee"]),
+                             "score.metrics[1]", "unknown metric 'niqee'"),
+    "arch options differ from preset": (set_key("methods.srresnet.arch_options",
+                                                {"nf": 32, "nb": 2}),
                                         "methods.srresnet.arch_options",
                                         "differs from train.presets.srresnet.generator.options"),
 }

@@ -6,7 +6,6 @@ Real small payloads: zips and tars of scikit-image photos, a torch state dict, a
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -22,7 +21,7 @@ from skimage import data
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.integrity import check_archive, check_torch_file
 from ranksrgan.io.transport import download
-from tests.support.http_server import LoopbackServer
+from tests.support import sha256_bytes as sha
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
 
@@ -57,16 +56,6 @@ def _tar(files: dict[str, bytes], mode: str = "w") -> bytes:
             info.size = len(b)
             tf.addfile(info, io.BytesIO(b))
     return buf.getvalue()
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as srv:
-        yield srv
-
-
-def sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
 
 
 # --------------------------------------------------------------------------- archive checks

@@ -11,7 +11,6 @@ served by a loopback HTTP server.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import zipfile
 from collections.abc import Callable
@@ -31,13 +30,9 @@ from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.fetch import read_lock
 from ranksrgan.metrics.models import ensure_model_file
 from ranksrgan.metrics.synthetic import SYNTHETIC_MARKER, build_synthetic_nrqm
-from tests.support.http_server import LoopbackServer
+from tests.support import sha256_bytes as sha
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5}
-
-
-def sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
 
 
 def _zip(img) -> bytes:
@@ -105,12 +100,6 @@ KINDS = {
 @pytest.fixture(params=list(KINDS))
 def kind(request) -> Kind:
     return KINDS[request.param]()
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as srv:
-        yield srv
 
 
 def _cli(kind: Kind, url: str, cache: Path, sha256: str | None) -> int:

@@ -136,8 +136,6 @@ def _corrupt(path: Path, how: str) -> None:
 @pytest.mark.parametrize("verify", [True, False], ids=["dvc-verify", "no-dvc-verify"])
 @pytest.mark.parametrize(("rel", "how"), [("ranker/niqe/model.pth", "flip"),
                                           ("rankdata/niqe/index.parquet", "truncate")])
-
-
 def test_make_pull_of_a_corrupt_remote_fails_naming_the_file(fake_published, tmp_path, rel, how,
                                                               verify):
     """Issue 22.2: a remote object flipped or truncated after the push. With the remote's

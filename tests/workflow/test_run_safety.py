@@ -10,26 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io.runlock import acquire_results_lock
 from tests.support import REPO
+from tests.support.configs import moved_demo_config
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-
-
-def _demo_config(root: Path) -> Path:
-    """The demo config moved under ``root`` (results, cache and the demo archive)."""
-    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    results = root / "results"
-    cfg["results_dir"] = str(results)
-    cfg["cache_dir"] = str(results / "cache")
-    cfg["demo_source"]["output"] = str(results / "source" / "demo_photos.zip")
-    cfg["archives"]["demo_photos"]["urls"] = [f"file:{cfg['demo_source']['output']}"]
-    path = root.parent / f"{root.name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def _snakemake(configfile: Path, workdir: Path, *targets: str) -> subprocess.CompletedProcess:
@@ -56,7 +43,7 @@ def _hold_lock(results: Path) -> subprocess.Popen:
 def test_results_dir_with_space_runs_data_stage(tmp_path):
     """Unquoted `> {log}` with results_dir 'x y/results' wrote to the file 'x' (issue 19.1)."""
     root = tmp_path / "x y"
-    config = _demo_config(root)
+    config = moved_demo_config(root, root.parent / f"{root.name}.yaml")
     target = str(root / "results" / "data" / "demo_val" / "manifest.parquet")
     proc = _snakemake(config, tmp_path, target)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -70,7 +57,7 @@ def test_results_dir_with_space_runs_data_stage(tmp_path):
 
 def test_second_run_on_same_results_stops(tmp_path):
     """Two runs from two working directories on one results folder: the second stops."""
-    config = _demo_config(tmp_path / "run")
+    config = moved_demo_config(tmp_path / "run", tmp_path / "run.yaml")
     results = tmp_path / "run" / "results"
     holder = _hold_lock(results)
     try:

@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from tests.support import REPO
+from tests.support.configs import moved_demo_config
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
@@ -236,22 +237,6 @@ def _submit_command(job, partitions) -> str:
     return get_submit_command(job, params) + set_gres_string(job)
 
 
-def _moved_demo_config(root: Path, **overrides) -> Path:
-    """The demo config with results, cache and demo archive under ``root``."""
-    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    results = root / "results"
-    cfg["results_dir"] = str(results)
-    cfg["cache_dir"] = str(results / "cache")
-    cfg["demo_source"]["output"] = str(results / "source" / "demo_photos.zip")
-    cfg["archives"]["demo_photos"]["urls"] = [f"file:{cfg['demo_source']['output']}"]
-    cfg["metric_models"]["nrqm"]["path"] = str(results / "cache" / "NRQM_model_SYNTHETIC.mat")
-    cfg.update(overrides)
-    path = root / "config.yaml"
-    root.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_profile_keys_all_reach_snakemake():
     """Every key of the profile is an option Snakemake (or the plugin) knows and is passed on:
     a dict-valued key Snakemake does not know (e.g. `resource-scopes`) is dropped silently."""
@@ -354,7 +339,7 @@ def test_demo_stages_through_the_profile_with_fake_slurm(tmp_path):
         "score": {"threads": 2, "mem_mb": 1300, "runtime": 8, "per_image_s": 0},
         "light": {"threads": 1, "mem_mb": 1400, "runtime": 9},
     }
-    config = _moved_demo_config(root, device="auto", resources=sizes)
+    config = moved_demo_config(root, device="auto", resources=sizes)
     cfg = yaml.safe_load(config.read_text())
     cfg["score"]["metrics"] = ["psnr", "ssim", "niqe"]  # Ma/PI (5 s per job here): make test-slurm
     config.write_text(yaml.safe_dump(cfg))
@@ -430,7 +415,7 @@ def test_failed_job_is_reported_failed(tmp_path):
     env = _fake_slurm(tmp_path)
     env["FAKE_SLURM_FAIL"] = "rule_demo_source"
     root = tmp_path / "run"
-    config = _moved_demo_config(root)
+    config = moved_demo_config(root)
     target = yaml.safe_load(config.read_text())["demo_source"]["output"]
     proc = _run_through_profile(env, root, config, target)
     out = proc.stdout + proc.stderr
@@ -474,7 +459,7 @@ def test_run_whose_job_fits_no_partition_stops_before_any_submission(tmp_path):
     with one line naming the rule and the limit, and nothing reaches sbatch."""
     env = _fake_slurm(tmp_path)
     root = tmp_path / "run"
-    config = _moved_demo_config(root, resources={"light": {"runtime": 5000}})
+    config = moved_demo_config(root, resources={"light": {"runtime": 5000}})
     target = yaml.safe_load(config.read_text())["demo_source"]["output"]
     proc = _run_through_profile(env, root, config, target)
     out = proc.stdout + proc.stderr
@@ -498,7 +483,7 @@ def _train_job_lines(tmp_path: Path, device: str, name: str) -> list[tuple[str, 
         "ranker": {"threads": 2, "mem_mb": 4000, "runtime": 30, "gpus": 2},
     }
     root = tmp_path / name
-    config = _moved_demo_config(root, device=device, resources=resources)
+    config = moved_demo_config(root, device=device, resources=resources)
     out = []
     with _plan(config, root) as (_, jobs):
         for job in jobs:
