@@ -47,7 +47,7 @@ def test_paper_dag_job_counts_are_sharded(paper_plan):
     counts = dag_planning.job_counts(out)
     # the fake manifests stand for a finished data stage: nothing of it is planned
     assert "download_archive" not in counts and "prepare_dataset" not in counts
-    # sr: test sets (Set14 1 shard of 25, BSD100/PIRM_val/PIRM_test 4 each = 13 shards) x 16
+    # sr: test sets (Set14 1 shard of 25, BSD100/PIRM_val/PIRM_test 4 each = 13 shards) x 17
     # methods (every SR method of the paper's tables), plus the rank datasets' levels on
     # DIV2K_train (32 shards) + Flickr2K (106) x 3 methods (srresnet, srgan, esrgan)
     test_shards = sum(_shards(cfg, d, cfg["sr"]["shard_size"]) for d in cfg["sr"]["datasets"])
@@ -55,7 +55,7 @@ def test_paper_dag_job_counts_are_sharded(paper_plan):
     assert (test_shards, train_shards) == (13, 138)
     level_methods = {m for spec in cfg["rankdata"].values() for m in spec["methods"]} - {"HR"}
     n_methods = len(cfg["sr"]["methods"])
-    assert n_methods == 16 and len(level_methods) == 3
+    assert n_methods == 17 and len(level_methods) == 3
     # 4 rank datasets on DIV2K_train + Flickr2K, supplement Table 1's Ranker1 on DIV2K_train
     rankdata_shards = sum(
         sum(_shards(cfg, d, spec["shard_size"]) for d in spec["sources"])
@@ -63,8 +63,8 @@ def test_paper_dag_job_counts_are_sharded(paper_plan):
     )
     assert rankdata_shards == 138 * 4 + 32
     expected = {
-        "sr_shard": 13 * n_methods + 138 * 3,  # 609
-        "sr_gather": 4 * n_methods + 2 * 3,  # 66
+        "sr_shard": 13 * n_methods + 138 * 3,  # 635
+        "sr_gather": 4 * n_methods + 2 * 3,  # 74
         "score_shard": 13 * (n_methods + 1),  # HR + every method
         "score_gather": 4 * (n_methods + 1),
         "rankdata_shard": rankdata_shards,  # 584
@@ -79,10 +79,10 @@ def test_paper_dag_job_counts_are_sharded(paper_plan):
     expected.update({f"ranker_{n}": 1 for n in cfg["ranker"]})
     expected.update({f"train_{p}": 1 for p in cfg["train"]["targets"]})
     assert counts == expected
-    # sharded, not one job per image or patch: 3,864 images in (DIV2K_valid too), 1,599 jobs
+    # sharded, not one job per image or patch: 3,864 images in (DIV2K_valid too), 1,634 jobs
     images = sum(cfg["datasets"][d]["images"] for d in cfg["data"]["datasets"])
     assert images == 3864
-    assert sum(counts.values()) == 1599 and max(counts.values()) < images / 5
+    assert sum(counts.values()) == 1634 and max(counts.values()) < images / 5
 
 
 def _rule_all_inputs(out: str) -> set[str]:
