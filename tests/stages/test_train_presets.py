@@ -73,17 +73,17 @@ def test_paper_values():
     train = load_config(REPO / "config" / "config.yaml", SCHEMA)["train"]
     r = options_from_config(train, "ranksrgan_niqe")
     lo = r.losses
-    assert (lo.perceptual_weight, lo.gan_weight, lo.rank_weight) == (1.0, 5e-3, 3e-2)
+    assert (lo.perceptual_weight, lo.gan_weight, [t.weight for t in lo.rank]) == (1.0, 5e-3, [3e-2])
     assert lo.perceptual_layer == "conv5_4" and lo.perceptual_weights == "vgg19"
-    assert lo.gan_kind == "vanilla" and lo.rank_bn_mode == "batch" and lo.pixel_weight == 0
+    assert lo.gan_kind == "vanilla" and lo.rank[0].bn_mode == "batch" and lo.pixel_weight == 0
     assert (r.data.hr_patch, r.data.batch_size, r.lr_g, r.lr_d) == (296, 8, 1e-4, 1e-4)
     assert r.milestones == (50000, 100000, 200000, 300000) and r.gamma == 0.5
     assert r.iterations == 500000 and r.init == "srresnet" and r.seed == 10
     assert r.discriminator.arch == "discriminator_vgg296"
     assert options_from_config(train, "ranksrgan_niqe_m1").losses.mse_weight == 1.0
     assert options_from_config(train, "ranksrgan_niqe_m5").losses.mse_weight == 5.0
-    assert options_from_config(train, "ranksrgan_ma").losses.ranker.name == "ma"
-    assert options_from_config(train, "srgan").losses.rank_weight == 0
+    assert options_from_config(train, "ranksrgan_ma").losses.rank[0].ranker.name == "ma"
+    assert options_from_config(train, "srgan").losses.rank == ()
     e = options_from_config(train, "esrgan")
     assert e.losses.gan_kind == "ragan" and e.init == "rrdb_psnr" and e.losses.pixel_weight == 1e-2
     assert e.generator.options == {"nf": 64, "nb": 23, "gc": 32}

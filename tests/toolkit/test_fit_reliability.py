@@ -117,7 +117,7 @@ def _train(gan, out: Path, ranker="r1", init="i1", manifest="tr", lr_g=None) -> 
         out_dir=out,
         train_manifests=(gan[manifest],),
         init=gan[init],
-        ranker=gan[ranker],
+        rankers=(gan[ranker],),
         cache_dir=gan["root"] / "cache",
     )
     return Trainer(options_from_config(train, "tiny"), paths, CPU).run()
