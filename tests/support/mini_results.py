@@ -53,7 +53,7 @@ NO_REFERENCE = ("niqe", "ma", "pi")  # what HR is scored with (against itself)
 LEVELS = {"bicubic": (7.3, 3.1, 26.4, 0.74), "fsrcnn": (6.8, 4.0, 27.3, 0.77),
           "srresnet": (6.0, 4.8, 28.1, 0.80), "srgan": (3.2, 8.3, 25.6, 0.70),
           "esrgan": (2.9, 8.5, 25.3, 0.69), HR: (2.8, 8.6, math.inf, 1.0)}
-PARAMS = {"ranker_vgg8": 7069, "ranker_vgg12": 13734, "ranker_vgg16": 19194}
+PARAMS = {"ranker_vgg8": 7_069_000, "ranker_vgg12": 13_734_000, "ranker_vgg16": 19_194_000}
 RANK_IMAGES = 4  # source images of every fabricated rank dataset (the last one validates)
 RANK_POSITIONS = 3  # patch positions per source image
 
