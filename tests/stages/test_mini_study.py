@@ -319,7 +319,8 @@ def test_photos_from_installed_packages_go_into_the_archive(tmp_path):
 
 def _summary(rows):
     return pd.DataFrame(
-        [{"dataset": "held", "method": m, "metric": k, "value": v, "n": 5, "stand_in": k == "pi"}
+        [{"dataset": "held", "method": m, "metric": k, "value": v, "n": 5,
+          "stand_in": "SYNTHETIC NRQM model" if k == "pi" else ""}  # score_summary's note
          for m, k, v in rows])
 
 
@@ -388,7 +389,7 @@ def test_report_page_gets_the_section_only_when_configured(tmp_path):
     from ranksrgan.report.build import ReportInputs, ReportSettings, build_report
 
     rows = [{"dataset": "held", "method": m, "image": f"im{i}", "metric": k,
-             "value": v + 0.1 * i, "stand_in": False, "error": ""}
+             "value": v + 0.1 * i, "stand_in": "", "error": ""}
             for m, k, v in [("g1", "niqe", 6.0), ("r1", "niqe", 5.0), ("g1", "psnr", 25.0),
                             ("r1", "psnr", 24.0)] for i in range(3)]
     paths = []

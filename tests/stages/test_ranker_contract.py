@@ -72,4 +72,5 @@ def test_ranker_trains_on_the_rankdata_stage_index(tmp_path, photos):
     meta = json.loads((out / "model.json").read_text())
     assert meta["data"]["metric"] == "niqe" and meta["data"]["patch"] == 64
     assert meta["data"]["methods"] == {"blur": 0, "mild": 1, "sharp": 2}
-    assert "rank data: fake method (test)" in meta["labels"]  # stand-in inputs stay marked
+    # stand-in inputs stay marked (the one encoding: model.json's stand_in note)
+    assert "rank data: fake method (test)" in meta["stand_in"].split("; ")

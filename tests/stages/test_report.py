@@ -116,9 +116,10 @@ def test_score_summary_means_errors_and_stand_ins(run):
     assert s.loc[("bicubic", "10-ma"), "value"] == pytest.approx(10 - 3.25)
     assert s.loc[("bicubic", "rmse"), "value"] == pytest.approx(
         np.mean([255 / 10 ** (26 / 20), 255 / 10 ** (27 / 20)]))
-    assert bool(s.loc[("bicubic", "pi"), "stand_in"]) and not s.loc[("bicubic", "psnr"),
-                                                                     "stand_in"]
-    assert SYNTH in s.loc[("bicubic", "ma"), "stand_in_note"]
+    # the summaries carry the one stand-in encoding: the note, "" = not a stand-in
+    assert s.loc[("bicubic", "pi"), "stand_in"] == SYNTH
+    assert s.loc[("bicubic", "psnr"), "stand_in"] == ""
+    assert s.loc[("srgan", "ma"), "stand_in"] == f"tiny demo run; {SYNTH}"
 
 
 def test_compare_fills_what_ran_and_says_not_run_elsewhere(run, paper):
@@ -175,7 +176,7 @@ def test_tables_without_any_run_are_all_not_run(paper):
     from ranksrgan.report.tables import CELL_COLUMNS
 
     empty = pd.DataFrame(columns=["dataset", "method", "metric", "value", "n", "n_failed",
-                                  "stand_in", "stand_in_note", "protocol"])
+                                  "stand_in", "protocol"])
     for name in paper.tables:
         cells = compare(paper.values[paper.values["table"] == name], empty,
                         ranker_summary(pd.DataFrame(columns=["name", "output", "label"])),

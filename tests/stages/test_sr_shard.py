@@ -64,8 +64,7 @@ def srresnet_weights(tmp_path_factory):
             {
                 "arch": "srresnet",
                 "arch_options": {"nf": 8, "nb": 2},
-                "stand_in": True,
-                "labels": ["demo-trained tiny model"],
+                "stand_in": "demo-trained tiny model",
             }
         )
     )
@@ -88,7 +87,7 @@ def test_bicubic_shards_and_gather(manifest, tmp_path):
     df = gather_shards(shards, out / "manifest.parquet", expected_images=3)
     assert list(df.columns) == SHARD_COLUMNS
     assert list(df["image"]) == ["astronaut", "chelsea", "coffee"]
-    assert df["weights_sha256"].isna().all() and df["stand_in"].isna().all()
+    assert df["weights_sha256"].isna().all() and (df["stand_in"] == "").all()
     m = pd.read_parquet(manifest).set_index("image")
     for row in df.itertuples():
         got = np.asarray(Image.open(row.path))

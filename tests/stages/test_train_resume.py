@@ -93,10 +93,9 @@ def test_exported_generator_and_metadata(workspace):
     assert all(v.dtype == torch.float32 and v.device.type == "cpu" for v in state.values())
     meta = json.loads((out / "G.json").read_text())
     assert meta["preset"] == "tiny_gan" and meta["iterations"] == TINY_GAN["iterations"]
-    assert meta["stand_in"] is True
-    assert {"test run", "random perceptual weights", "random Ranker"} <= set(
-        meta["labels"]
-    )
+    # the one stand-in encoding (ranksrgan.io.contracts): a note string, no labels list
+    assert "labels" not in meta and {"test run", "random perceptual weights",
+                                     "random Ranker"} <= set(meta["stand_in"].split("; "))
     val = pd.read_parquet(out / "val.parquet")
     assert sorted(val["iteration"].unique()) == [12, 24, 36]
     assert val["stand_in"].str.contains("random").all() and val["niqe"].notna().all()

@@ -28,13 +28,12 @@ def score_rows(dataset, method, values: dict[str, list[float]], stand_in_metrics
     for metric, vals in values.items():
         for i, v in enumerate(vals):
             err = (errors or {}).get((metric, i), "")
-            si = metric in stand_in_metrics or bool(note)
             rows.append({
                 "dataset": dataset, "method": method, "image": f"im{i}", "metric": metric,
                 "value": np.nan if err else float(v), "height": 64, "width": 64, "colour": "y",
-                "shave": 4, "protocol": PROTO, "params_hash": "h", "stand_in": si,
-                "stand_in_note": "; ".join(n for n in (note, SYNTH if metric in stand_in_metrics
-                                                       else "") if n),
+                "shave": 4, "protocol": PROTO, "params_hash": "h",
+                "stand_in": "; ".join(n for n in (note, SYNTH if metric in stand_in_metrics
+                                                  else "") if n),
                 "error": err,
             })
     return pd.DataFrame(rows)
@@ -73,7 +72,7 @@ def make_run(root: Path, *, with_rank: bool = True) -> dict:
             Image.fromarray(img.astype(np.uint8)).save(p)
             rows.append({"image": f"im{i}", "method": method, "path": str(p), "height": 64,
                          "width": 64, "weights_sha256": None if method == "bicubic" else
-                         f"{k}" * 64, "stand_in": None if method == "bicubic" else
+                         f"{k}" * 64, "stand_in": "" if method == "bicubic" else
                          "tiny demo run"})
         pd.DataFrame(rows).to_parquet(sr_dir / "manifest.parquet")
         inputs["sr_manifests"].append(sr_dir / "manifest.parquet")
@@ -93,8 +92,8 @@ def make_run(root: Path, *, with_rank: bool = True) -> dict:
                           for it in (0, 20, 40) for i in range(2)])
         v.to_parquet(d / "val.parquet")
         (d / "G.json").write_text(json.dumps({
-            "preset": preset, "iterations": 40, "stand_in": True,
-            "labels": ["tiny demo run", "random perceptual weights"],
+            "preset": preset, "iterations": 40,
+            "stand_in": "tiny demo run; random perceptual weights",
             "weights_sha256": "f" * 64}))
         inputs["train"].append(d / "G.json")
     if with_rank:

@@ -6,9 +6,14 @@ the ``weights_sha256`` recorded downstream is stable and Snakemake/DVC see no ch
 identical rerun (:func:`ranksrgan.io.save_torch_atomic` serialises under a fixed archive name).
 
 The metadata file is a JSON sibling with the same stem (``G.pth`` -> ``G.json``,
-``model.pth`` -> ``model.json``): which network, which options, stand-in labels, the weights'
+``model.pth`` -> ``model.json``): which network, which options, the stand-in note, the weights'
 sha256. The sr stage reads it with :func:`read_metadata`; a trainer that starts from or uses
-another trainer's weights reads its labels the same way.
+another trainer's weights reads its stand-in reasons with :func:`metadata_labels`.
+
+The stand-in is recorded in the one encoding of :mod:`ranksrgan.io.contracts`: key
+``stand_in``, a note string (``""`` = not a stand-in, else the reasons joined with ``"; "``).
+:func:`write_metadata` makes it so whatever the caller hands it: a ``labels`` list (the GAN
+trainer's) is folded into that note and not written on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch import nn
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import save_torch_atomic, sha256_file, write_bytes_atomic
+from ranksrgan.io.contracts import STAND_IN, stand_in_labels, stand_in_note, stand_in_of
 
 
 def plain_state(model: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -67,10 +73,36 @@ def json_bytes(obj: Any) -> bytes:
     return json.dumps(json_safe(obj), indent=2, default=str, allow_nan=False).encode()
 
 
+def stand_in_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with its stand-in in the one encoding: ``stand_in`` the note string.
+
+    A ``labels`` list (reasons) is folded into the note, in the place of ``stand_in`` (or of
+    ``labels`` when there is no ``stand_in``), and dropped. A ``stand_in`` that is not a
+    string may only be the old flag beside its labels, or False / None (no stand-in): True
+    without a reason is refused (ValueError: a note needs the reason).
+    """
+    if STAND_IN not in meta and "labels" not in meta:
+        return dict(meta)
+    flag, labels = meta.get(STAND_IN), meta.get("labels")
+    if labels is not None and not isinstance(labels, list | tuple):
+        raise ValueError(f"metadata labels must be a list of reasons, got {labels!r}")
+    note = stand_in_note([flag, *(labels or ())])
+    if flag is True and not note:
+        raise ValueError("metadata stand_in is True but names no reason (pass the note)")
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if k in (STAND_IN, "labels"):
+            out.setdefault(STAND_IN, note)
+        else:
+            out[k] = v
+    return out
+
+
 def write_metadata(weights: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` as indented strict JSON beside ``weights``, atomically; return its path."""
+    """Write ``meta`` as indented strict JSON beside ``weights``, atomically; return its path.
+    The stand-in goes in the one encoding (:func:`stand_in_metadata`)."""
     path = metadata_path(weights)
-    write_bytes_atomic(path, json_bytes(meta))
+    write_bytes_atomic(path, json_bytes(stand_in_metadata(meta)))
     return path
 
 
@@ -89,11 +121,12 @@ def read_metadata(weights: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def metadata_labels(weights: str | os.PathLike | None) -> list[str]:
-    """Stand-in labels recorded beside ``weights`` ([] when none or no file)."""
+    """The stand-in reasons recorded beside ``weights``: its ``stand_in`` note split into
+    them ([] when it is not a stand-in or has no metadata file)."""
     if weights is None:
         return []
     meta = read_metadata(weights) or {}
-    return [str(x) for x in meta.get("labels", [])]
+    return stand_in_labels(stand_in_of(meta.get(STAND_IN), metadata_path(weights)))
 
 
 def load_plain_state(model: nn.Module, path: str | os.PathLike, what: str) -> None:

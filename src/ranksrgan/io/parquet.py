@@ -6,9 +6,12 @@ column whose name ends in ``_path``. Reading resolves them against the manifest'
 path that does not exist there but exists relative to the working directory (manifests
 written before this rule) is kept as it is, so old manifests still load.
 
-A reader that passes ``root`` to :func:`read_manifest` / :func:`resolve_paths` refuses a
-relative path that leads outside ``root`` once joined to the manifest's folder (one line
-naming the manifest, the row and the column; :func:`ranksrgan.io.names.contained_path`).
+:func:`read_manifest` refuses a relative path that leads outside ``root`` (by default the
+manifest's own folder) once joined to the manifest's folder, and an ``image`` that is not a
+plain file name (one line naming the manifest, the row and the column;
+:func:`ranksrgan.io.names.contained_path`, :func:`ranksrgan.io.names.plain_name`).
+:func:`resolve_paths` checks containment only when given a ``root``: the gather of shard
+manifests, whose paths lead out of ``shards/`` by design, resolves without one.
 """
 
 from __future__ import annotations
@@ -109,17 +112,18 @@ def read_manifest(
     columns: Sequence[str],
     what: str = "manifest",
     root: str | os.PathLike | None = None,
-    names: Sequence[str] = (),
+    names: Sequence[str] = ("image",),
 ) -> pd.DataFrame:
     """A stage manifest sorted by ``image``, its paths resolved (see the module docstring).
 
     One-line errors for a missing or unreadable file or a missing column (``what`` names the
-    kind of manifest in the message), and, with ``root`` (usually the manifest's own folder),
-    for a relative path that leads outside ``root`` and for a value of a ``names`` column
-    (values the reader builds file names from, e.g. ``image``) that is not a plain file name.
+    kind of manifest in the message), for a relative path that leads outside ``root`` (None:
+    the manifest's own folder, where every gathered manifest's files are; a rank index passes
+    the results folder) and for a value of a ``names`` column (values the reader builds file
+    names from; default ``image``) that is not a plain file name.
     """
     p = Path(path)
     df = read_table(p, columns, what)
     check_names(df, names, f"{p} ({what})")
-    df = resolve_paths(df, p.parent, root, f"{p} ({what})")
+    df = resolve_paths(df, p.parent, p.parent if root is None else root, f"{p} ({what})")
     return df.sort_values("image", kind="stable").reset_index(drop=True)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ranksrgan.errors import RankSRGANError
+from ranksrgan.io.contracts import STAND_IN, stand_in_note
 from ranksrgan.metric_version import METRICS_VERSION as VERSION
 
 __all__ = ["Metric", "create_metric", "OWN_METRICS"]
@@ -50,9 +51,10 @@ class Metric:
         self.params_hash = hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
-    def stand_in(self) -> bool:
-        """True when the scores come from a synthetic stand-in model (never a real score)."""
-        return bool(self.params.get("stand_in", False))
+    def stand_in(self) -> str:
+        """Why the scores are a stand-in (``params["stand_in"]``, e.g. the synthetic NRQM
+        model: never a real score); ``""`` for a real metric (``ranksrgan.io.contracts``)."""
+        return stand_in_note([self.params.get(STAND_IN)])
 
     def __call__(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:

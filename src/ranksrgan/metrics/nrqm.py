@@ -39,6 +39,8 @@ from ranksrgan.metrics.distortion import ssim_window, valid_filter
 from ranksrgan.metrics.models import Forest, NRQMModel, load_nrqm
 from ranksrgan.metrics.nrqm_fast import norm_sender_normalized, resize
 
+# the stand-in note of every Ma / PI score made with a synthetic model (params["stand_in"])
+SYNTHETIC_NOTE = "SYNTHETIC NRQM model"
 MIN_SIZE = 64  # the feature extraction (pyramid guard bands, 7x7 DCT blocks) needs this much
 
 
@@ -257,7 +259,8 @@ def _ma_params(model: NRQMModel, colour, shave_px, quantize) -> dict:
         "quantize": bool(quantize),
         "nrqm_model": "SYNTHETIC" if model.synthetic else "real",
         "nrqm_sha256": model.sha256,
-        "stand_in": model.synthetic,
+        # the one stand-in encoding (ranksrgan.io.contracts): a note, "" for the real model
+        "stand_in": SYNTHETIC_NOTE if model.synthetic else "",
     }
 
 

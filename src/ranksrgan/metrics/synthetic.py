@@ -7,7 +7,8 @@ built on. This writes a file pyiqa's NRQM and ours both load: three regression f
 combination. Trees are random (seeded), thresholds are drawn inside the range of features of
 a few real photos so that images take different paths. The file carries the variable
 ``synthetic_marker``; :func:`ranksrgan.metrics.models.load_nrqm` reports it and every score
-made with it is labelled ``nrqm_model=SYNTHETIC`` / ``stand_in=True``. Its scores mean nothing.
+made with it is labelled ``nrqm_model=SYNTHETIC`` / ``stand_in="SYNTHETIC NRQM model"``. Its
+scores mean nothing.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import torch
 
 from ranksrgan.errors import MetricUndefinedError, RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image
-from ranksrgan.io.contracts import HR, RANK_PATCH_COLUMNS
+from ranksrgan.io.contracts import HR, RANK_PATCH_COLUMNS, stand_in_note, stand_in_notes
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, shard_rows
 from ranksrgan.io.verify import verify_sha256
@@ -245,11 +245,7 @@ def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
             f"method {level.method}: an sr manifest is required (only HR has none)"
         )
     sr = read_manifest(
-        level.manifest,
-        ("image", "path", "sr_sha256", "height", "width"),
-        "sr manifest",
-        root=Path(level.manifest).parent,
-        names=("image",),
+        level.manifest, ("image", "path", "sr_sha256", "height", "width"), "sr manifest"
     )
     missing = sorted(set(data["image"]) - set(sr["image"]))
     if missing:
@@ -257,7 +253,6 @@ def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
             f"{level.manifest}: image {missing[0]} has no {level.method} output "
             f"(method {level.method})"
         )
-    stand_in = sr["stand_in"].fillna("").astype(str) if "stand_in" in sr.columns else ""
     t = pd.DataFrame(
         {
             "image": sr["image"],
@@ -265,7 +260,7 @@ def _level_table(data: pd.DataFrame, level: Level) -> pd.DataFrame:
             "sha256": sr["sr_sha256"].astype(str),
             "height": sr["height"],
             "width": sr["width"],
-            "stand_in": stand_in,
+            "stand_in": stand_in_notes(sr, level.manifest),
         }
     ).set_index("image")
     hr = data.set_index("image")
@@ -317,11 +312,7 @@ def run_shard(
     policy = policy or ImagePolicy()
     out = Path(out)
     data = read_manifest(
-        data_manifest,
-        ("image", "hr_path", "hr_sha256", "height", "width"),
-        "data manifest",
-        root=Path(data_manifest).parent,
-        names=("image",),
+        data_manifest, ("image", "hr_path", "hr_sha256", "height", "width"), "data manifest"
     )
     tables = [_level_table(data, lv) for lv in levels]
     rows = shard_rows(data, shard, shard_size, source=data_manifest)
@@ -428,13 +419,14 @@ def _compute_image(
     t0 = time.perf_counter()
     info = _info(dataset, r, sel.seed)
     seed = info["seed"]
-    stand_in_metric = "SYNTHETIC NRQM model" if label.stand_in else ""
     res = process_image(arrays, sel, label, gap, seed, batch, device)
     labels = orient(res.scores, label.lower_better)
+    # per level, the one encoding (ranksrgan.io.contracts): the SR output's and the label's
+    # stand-in reasons
+    notes = [stand_in_note([t.loc[image, "stand_in"], label.stand_in]) for t in tables]
     out_rows = []
     for k, (y, x) in enumerate(res.positions):
         for lv, (level, t) in enumerate(zip(levels, tables, strict=True)):
-            note = "; ".join(n for n in (t.loc[image, "stand_in"], stand_in_metric) if n)
             out_rows.append(
                 {
                     "dataset": dataset,
@@ -454,7 +446,7 @@ def _compute_image(
                     "metric": label.name,
                     "sharpness": float(res.sharpness[k]),
                     "niqe_gap": float(res.gap[k]),
-                    "stand_in": note,
+                    "stand_in": notes[lv],
                 }
             )
     undefined = ~np.isfinite(res.scores)

@@ -48,6 +48,7 @@ from ranksrgan.fit.export import json_bytes
 from ranksrgan.fit.loop import LoopTrainer, Placement, StepLog, adam_multistep
 from ranksrgan.fit.resume import run_key
 from ranksrgan.io import write_bytes_atomic, write_parquet_atomic
+from ranksrgan.io.contracts import stand_in_note
 from ranksrgan.losses import RANKER_LOSSES, build_loss
 from ranksrgan.ranker.data import PairDataset, check_patches
 from ranksrgan.ranker.evaluate import ranker_outputs, summarise
@@ -125,6 +126,9 @@ class RankerTrainer(LoopTrainer):
                 [*opts.labels, *(f"rank data: {s}" for s in self.index.stand_in_labels())]
             )
         )
+        # the one encoding (ranksrgan.io.contracts) of eval.parquet, eval_summary.json and
+        # model.json: the note, "" for a real Ranker
+        self.stand_in = stand_in_note(self.labels)
         for lab in self.labels:
             log.warning("ranker %s: STAND-IN: %s", opts.name, lab)
         self.patch = opts.patch or int(self.index.rows["size"].min())
@@ -265,12 +269,12 @@ class RankerTrainer(LoopTrainer):
         """Write ``eval.parquet`` and ``eval_summary.json`` for the validation split."""
         ev = ranker_outputs(self.net, self.index, cache, self.device)
         ev.insert(0, "ranker", self.opts.name)
-        ev["stand_in"] = "; ".join(self.labels) or None
+        ev["stand_in"] = self.stand_in
         write_parquet_atomic(ev, self.out / "eval.parquet")
         # n_params: measured from the network (supplement Table 2's "Params (K)" cells)
         n_params = sum(p.numel() for p in self.net.parameters())
         summary = {"ranker": self.opts.name, "iterations": self.iteration, "n_params": n_params,
-                   **summarise(ev)}
+                   **summarise(ev), "stand_in": self.stand_in}
         if not len(ev):
             log.warning("ranker %s: the index has no validation rows: no SROCC", self.opts.name)
         write_bytes_atomic(self.out / "eval_summary.json", json_bytes(summary))
@@ -299,8 +303,7 @@ class RankerTrainer(LoopTrainer):
                 "train_positions": len(self.index.positions("train")),
                 "val_patches": int((rows["split"] == "val").sum()),
             },
-            "stand_in": bool(self.labels),
-            "labels": self.labels,
+            "stand_in": self.stand_in,
             "bn_replicas": self.bn_replicas,
             "world_size": self.dist.world_size,
             "weights_sha256": sha,

@@ -5,8 +5,9 @@ One row per image x position x method: ``image``, ``dataset`` (str), ``x``, ``y`
 0 = worst perceptual level), ``path`` (the full image the patch is cropped from, relative to
 the index file's folder; absolute paths are taken as they are), ``score`` (float, the metric),
 ``label`` (float, oriented so that lower = better), ``metric`` (str), ``split`` (train/val).
-Optional: ``stand_in`` (labels of stand-in inputs), ``sha256`` (of ``path``, written by the
-rankdata stage): every image is checked against it once before training or evaluation.
+Optional: ``stand_in`` (the stand-in note of the row's inputs, ``ranksrgan.io.contracts``),
+``sha256`` (of ``path``, written by the rankdata stage): every image is checked against it
+once before training or evaluation.
 A relative ``path`` must stay inside the results folder ``R`` of
 ``R/rankdata/{name}/index.parquet`` (one line naming the index and the row otherwise).
 """
@@ -22,7 +23,12 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.contracts import RANK_INDEX_COLUMNS, read_table
+from ranksrgan.io.contracts import (
+    RANK_INDEX_COLUMNS,
+    read_table,
+    stand_in_labels,
+    stand_in_notes,
+)
 from ranksrgan.io.names import contained_path, rank_index_root
 from ranksrgan.io.verify import verify_sha256
 
@@ -59,11 +65,9 @@ class RankIndex:
         return ", ".join(sorted(self.rows["metric"].astype(str).unique()))
 
     def stand_in_labels(self) -> list[str]:
-        """Stand-in labels carried by the index's rows (e.g. SR images of tiny demo networks)."""
-        if "stand_in" not in self.rows:
-            return []
-        vals = self.rows["stand_in"].dropna().astype(str)
-        return sorted({v for s in vals for v in s.split("; ") if v})
+        """The stand-in reasons of the index's rows (e.g. SR images of tiny demo networks)."""
+        notes = stand_in_notes(self.rows, self.path)
+        return sorted({r for note in notes for r in stand_in_labels(note)})
 
 
 def read_rank_index(path: str | os.PathLike) -> RankIndex:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic
+from ranksrgan.io.contracts import STAND_IN, stand_in_labels, stand_in_mask, stand_in_notes
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.paper_results import RANKER_METRICS, SCORE_METRICS, is_published
 from ranksrgan.report import figures as F
@@ -50,7 +51,6 @@ from ranksrgan.report.tables import (
 )
 
 log = logging.getLogger(__name__)
-NO = ("", "False", "false", "0")  # stand_in values that mean "not a stand-in"
 
 TABLE_TITLES = {
     "table1": "Table 1: the rank dataset's three perceptual levels",
@@ -146,34 +146,36 @@ def stand_ins_of(
     lines: list[str] = list(extra)
     for ds, note in mapping.dataset_stand_ins.items():
         lines.append(f"dataset {mapping.datasets.get(ds, '?')} stands in for {ds}: {note}")
+    # every stand_in below is the one encoding of ranksrgan.io.contracts: a note, "" = none
     if not scores.empty:
-        si = scores[scores["stand_in"]]
-        for note, g in si.groupby("stand_in_note", sort=True):
+        notes = stand_in_notes(scores)
+        si = scores.assign(stand_in=notes)[notes != ""]
+        for note, g in si.groupby("stand_in", sort=True):
             methods = ", ".join(sorted(g["method"].unique()))
-            lines.append(f"score rows ({methods}): {note or 'stand-in'}")
+            lines.append(f"score rows ({methods}): {note}")
     for preset, meta in sorted(training_meta.items()):
-        if meta.get("stand_in") or meta.get("labels"):
-            labels = ", ".join(meta.get("labels") or ["stand-in"])
+        labels = stand_in_labels(meta.get(STAND_IN))
+        if labels:
             lines.append(f"trained generator {preset} ({meta.get('iterations', '?')} "
-                         f"iterations): {labels}")
+                         f"iterations): {', '.join(labels)}")
     if not curves.empty:
         for preset, g in curves.groupby("preset", sort=True):
-            notes = {str(s) for s in g["stand_in"].dropna() if str(s)}
-            if notes and preset not in training_meta:
-                lines.append(f"validation curve {preset}: {'; '.join(sorted(notes))}")
-    if not sr.empty and "stand_in" in sr.columns:
-        s = sr[sr["stand_in"].fillna("").astype(str) != ""]
-        for (method, note), _ in s.groupby(["method", "stand_in"], sort=True):
+            labels = sorted({r for n in stand_in_notes(g) for r in stand_in_labels(n)})
+            if labels and preset not in training_meta:
+                lines.append(f"validation curve {preset}: {'; '.join(labels)}")
+    if not sr.empty:
+        s = sr.assign(stand_in=stand_in_notes(sr))
+        for (method, note), _ in s[s["stand_in"] != ""].groupby(["method", "stand_in"],
+                                                                 sort=True):
             if method not in {m.get("preset") for m in training_meta.values()}:
                 lines.append(f"SR method {method}: {note}")
     for kind, df in (("rank dataset", index), ("Ranker", rankers)):
-        if df is None or df.empty or "stand_in" not in df.columns:
+        if df is None or df.empty:
             continue
         for name, g in df.groupby("name", sort=True):
-            vals = [str(s) for s in g["stand_in"].dropna()]
-            notes = {n for v in vals for n in v.split("; ")} - {*NO, "True", "true"}
-            if any(v not in NO for v in vals):
-                lines.append(f"{kind} {name}: {'; '.join(sorted(notes)) or 'stand-in'}")
+            labels = sorted({r for n in stand_in_notes(g) for r in stand_in_labels(n)})
+            if labels:
+                lines.append(f"{kind} {name}: {'; '.join(labels)}")
     return list(dict.fromkeys(lines))
 
 
@@ -199,7 +201,7 @@ def _crops(
         s = scores[(scores["dataset"] == ds) & (scores["method"] == method)
                    & (scores["image"] == image) & (scores["error"] == "")]
         get = {r.metric: r.value for r in s.itertuples()}
-        si = bool(s.loc[s["metric"].isin(["niqe", "psnr"]), "stand_in"].any())
+        si = bool(stand_in_mask(s[s["metric"].isin(["niqe", "psnr"])]).any())
         return get.get("niqe", float("nan")), get.get("psnr", float("nan")), si
 
     for method in order:
@@ -210,7 +212,7 @@ def _crops(
         crops.append(F.Crop(labels.get(method, method), str(row.iloc[0]["path"]), niqe, psnr, si))
     for mp in data_manifests:
         if Path(mp).parent.name == ds:
-            dm = read_manifest(mp, ("image", "hr_path"), "data manifest", root=Path(mp).parent)
+            dm = read_manifest(mp, ("image", "hr_path"), "data manifest")
             hr = dm[dm["image"] == image]
             if not hr.empty:
                 niqe, _, si = scores_of("HR")

@@ -22,6 +22,7 @@ from PIL import Image  # noqa: E402
 
 from ranksrgan.errors import RankSRGANError  # noqa: E402
 from ranksrgan.io import atomic_path  # noqa: E402
+from ranksrgan.io.contracts import stand_in_mask  # noqa: E402
 
 STAND_IN_MARK = "STAND-IN DATA"
 
@@ -67,7 +68,7 @@ def convergence(
     stand_in = False
     for lab, g in lines.items():
         m = g.groupby("iteration")[["psnr", "niqe"]].mean()
-        stand_in |= bool(g["stand_in"].fillna("").astype(str).ne("").any())
+        stand_in |= bool(stand_in_mask(g).any())
         for ax, col in zip(axes, ("psnr", "niqe"), strict=True):
             ax.plot(m.index, m[col], marker="o", ms=3, label=_t(lab))
     for ax, name in zip(axes, ("PSNR (dB)", "NIQE"), strict=True):
@@ -123,7 +124,7 @@ def ranker_scatter(
         return []
     names = list(dict.fromkeys(evals["name"]))
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
-    stand_in = bool(summary["stand_in"].any()) if not summary.empty else False
+    stand_in = bool(stand_in_mask(summary).any())
     for ax, name in zip(axes[0], names, strict=True):
         g = evals[evals["name"] == name]
         for method, gm in g.groupby("method", sort=True):
@@ -166,7 +167,7 @@ def score_distributions(scores: pd.DataFrame, stem: str | os.PathLike) -> list[P
                               rotation=45, fontsize=7)
             ax.set_title(_t(f"{ds}: {metric}"), fontsize=8)
             ax.grid(alpha=0.3)
-    _stand_in_title(fig, bool(ok["stand_in"].any()), "Per-image scores by method")
+    _stand_in_title(fig, bool(stand_in_mask(ok).any()), "Per-image scores by method")
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -191,9 +192,7 @@ def rankdata_stats(index: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         counts.plot.bar(ax=ax, rot=0)
         ax.set_title(f"{_t(name)}: patches per split and method", fontsize=9)
         ax.legend(fontsize=7)
-    flags = index["stand_in"].fillna("").astype(str) if "stand_in" in index.columns else []
-    _stand_in_title(fig, any(f not in ("", "False", "false", "0") for f in flags),
-                    "Rank dataset statistics")
+    _stand_in_title(fig, bool(stand_in_mask(index).any()), "Rank dataset statistics")
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -210,9 +209,8 @@ def pd_plane(summary: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         return []
     datasets = sorted(w.index.get_level_values(0).unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False)
-    stand = summary[summary["metric"].isin(["pi", "rmse"])].groupby(["dataset", "method"])[
-        "stand_in"
-    ].any()
+    pr = summary[summary["metric"].isin(["pi", "rmse"])]
+    stand = pr.assign(stand_in=stand_in_mask(pr)).groupby(["dataset", "method"])["stand_in"].any()
     for ax, ds in zip(axes[0], datasets, strict=True):
         g = w.loc[ds]
         ax.scatter(g["rmse"], g["pi"])
@@ -226,13 +224,6 @@ def pd_plane(summary: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
         ax.grid(alpha=0.3)
     _stand_in_title(fig, bool(stand.any()), "Perception-distortion plane")
     return _save(fig, stem)
-
-
-def _is_stand_in(g: pd.DataFrame) -> bool:
-    if "stand_in" not in g.columns:
-        return False
-    return any(str(v) not in ("", "False", "false", "0", "None", "nan")
-               for v in g["stand_in"].dropna())
 
 
 def ranker_histograms(
@@ -265,7 +256,7 @@ def ranker_histograms(
             per[m] = v[np.isfinite(v)]
         if any(len(v) == 0 for v in per.values()):
             return []
-        panels.append((what, per, _is_stand_in(g)))
+        panels.append((what, per, bool(stand_in_mask(g).any())))
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, (what, per, _) in zip(axes, panels, strict=True):
         lo = min(float(v.min()) for v in per.values())

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.contracts import read_table
+from ranksrgan.io.contracts import STAND_IN, read_table, stand_in_notes, stand_in_of
 from ranksrgan.io.parquet import read_manifest
 
 SCORE_COLUMNS = ("dataset", "method", "image", "metric", "value", "stand_in", "error")
@@ -38,17 +38,23 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def read_scores(paths: Paths) -> pd.DataFrame:
-    """Concatenated score Parquets (``R/scores/{dataset}/{method}.parquet``)."""
-    frames = [read_table(p, SCORE_COLUMNS, "score Parquet") for p in paths]
+    """Concatenated score Parquets (``R/scores/{dataset}/{method}.parquet``); ``stand_in``
+    as the note of each row (``ranksrgan.io.contracts``: ``""`` = not a stand-in)."""
+    frames = [_with_notes(read_table(p, SCORE_COLUMNS, "score Parquet"), p) for p in paths]
     if not frames:
-        return pd.DataFrame(columns=[*SCORE_COLUMNS, "protocol", "stand_in_note"])
+        return pd.DataFrame(columns=[*SCORE_COLUMNS, "protocol"])
     df = pd.concat(frames, ignore_index=True)
-    for col in ("protocol", "stand_in_note", "error"):
+    for col in ("protocol", "error"):
         if col not in df.columns:
             df[col] = ""
         df[col] = df[col].fillna("").astype(str)
-    df["stand_in"] = df["stand_in"].fillna(False).astype(bool)
     return df
+
+
+def _with_notes(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
+    """``df`` with its ``stand_in`` as notes, the one encoding (``""`` where the file has no
+    such column; a True flag of an older file is an error naming ``path``)."""
+    return df.assign(**{STAND_IN: stand_in_notes(df, path)})
 
 
 @dataclass
@@ -67,15 +73,16 @@ def read_training(g_json_paths: Paths) -> Training:
         if not p.is_file():
             raise RankSRGANError(f"{p}: training metadata (G.json) not found")
         m = _read_json(p)
+        if STAND_IN in m:
+            m[STAND_IN] = stand_in_of(m[STAND_IN], p)
         preset = str(m.get("preset") or p.parent.name)
         meta[preset] = m
         val = p.with_name("val.parquet")
         if val.is_file():
             v = read_table(val, ("iteration", "psnr", "niqe"), "validation curve")
-            v = v.assign(preset=preset)
-            for col in ("image", "stand_in"):
-                if col not in v.columns:
-                    v[col] = ""
+            v = _with_notes(v, val).assign(preset=preset)
+            if "image" not in v.columns:
+                v["image"] = ""
             frames.append(v[CURVE_COLUMNS])
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
     return Training(curves, meta)
@@ -85,7 +92,7 @@ def read_data_manifests(paths: Paths) -> pd.DataFrame:
     """One row per dataset: image count and a digest over its images' HR/LR sha256s."""
     rows = []
     for path in paths:
-        df = read_manifest(path, ("image", "hr_sha256"), "data manifest", root=Path(path).parent)
+        df = read_manifest(path, ("image", "hr_sha256"), "data manifest")
         lines = "".join(
             f"{r.image} {r.hr_sha256} {getattr(r, 'lr_sha256', '')}\n" for r in df.itertuples()
         )
@@ -104,15 +111,15 @@ def read_sr_manifests(paths: Paths) -> pd.DataFrame:
     """SR manifests (``R/sr/{method}/{dataset}/manifest.parquet``) with a ``dataset`` column."""
     frames = []
     for path in paths:
-        # root: a relative path must not lead the crop figure outside the manifest's folder
-        df = read_manifest(path, ("image", "method", "path"), "sr manifest", root=Path(path).parent)
-        frames.append(df.assign(dataset=Path(path).parent.name))
+        # (a relative path must not lead the crop figure outside the manifest's folder)
+        df = read_manifest(path, ("image", "method", "path"), "sr manifest")
+        frames.append(_with_notes(df, path).assign(dataset=Path(path).parent.name))
     if not frames:
         return pd.DataFrame(
             columns=["image", "method", "path", "dataset", "weights", "weights_sha256"]
         )
     df = pd.concat(frames, ignore_index=True)
-    for col in ("weights", "weights_sha256", "stand_in", "precision"):  # older manifests
+    for col in ("weights", "weights_sha256", "precision"):  # older manifests
         if col not in df.columns:
             df[col] = None
     return df
@@ -124,7 +131,8 @@ def read_rankdata(index_paths: Paths) -> tuple[pd.DataFrame, dict[str, dict[str,
     for path in index_paths:
         p = Path(path)
         name = p.parent.name
-        frames.append(read_table(p, INDEX_COLUMNS, "rank index").assign(name=name))
+        frames.append(_with_notes(read_table(p, INDEX_COLUMNS, "rank index"), p)
+                      .assign(name=name))
         s = p.with_name("stats.json")
         if s.is_file():
             stats[name] = _read_json(s)
@@ -137,7 +145,8 @@ def read_rankdata(index_paths: Paths) -> tuple[pd.DataFrame, dict[str, dict[str,
 def read_ranker_evals(paths: Paths) -> pd.DataFrame:
     """Per-patch Ranker outputs and labels (``R/ranker/{name}/eval.parquet``), with ``name``."""
     frames = [
-        read_table(p, EVAL_COLUMNS, "Ranker evaluation").assign(name=Path(p).parent.name)
+        _with_notes(read_table(p, EVAL_COLUMNS, "Ranker evaluation"), p)
+        .assign(name=Path(p).parent.name)
         for p in paths
     ]
     if not frames:
@@ -171,6 +180,8 @@ def read_ranker_summaries(eval_paths: Paths) -> dict[str, dict[str, Any]]:
                 raise RankSRGANError(f"{f}: expected a JSON object, got {type(data).__name__}")
             if fname == "model.json":
                 data = {k: data[k] for k in ("n_params",) if k in data}
+            elif STAND_IN in data:
+                data[STAND_IN] = stand_in_of(data[STAND_IN], f)
             if data.get("n_params") is not None:
                 summary["n_params_from"] = fname
             summary.update({k: v for k, v in data.items()

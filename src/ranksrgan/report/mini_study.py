@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ranksrgan.io.contracts import stand_in_mask
 from ranksrgan.report.page import SectionEntry, _df_html, _df_md, _e
 from ranksrgan.report.render import md_escape
 
@@ -81,7 +82,8 @@ def per_seed(
     """One row per seed x metric: both arms' mean on ``study.dataset`` and their difference.
 
     ``summary``: ``tables.score_summary`` output (dataset, method, metric, value, n,
-    stand_in). An arm without scores gives NaN (never a made-up value).
+    stand_in note). An arm without scores gives NaN (never a made-up value); ``stand_in``
+    is True when either arm's value is a stand-in.
     """
     here = summary[summary["dataset"] == study.dataset] if not summary.empty else summary
     rows = []
@@ -93,7 +95,7 @@ def per_seed(
                 r = here[(here["method"] == method) & (here["metric"] == metric)]
                 vals[arm] = float(r["value"].iloc[0]) if len(r) else np.nan
                 ns.append(int(r["n"].iloc[0]) if len(r) else 0)
-                si = si or bool(len(r) and r["stand_in"].iloc[0])
+                si = si or bool(stand_in_mask(r).any())
             diff = vals["ranksrgan"] - vals["srgan"]
             rows.append({
                 "seed": pair.seed, "metric": metric, "srgan_method": pair.srgan,

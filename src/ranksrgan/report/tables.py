@@ -2,7 +2,9 @@
 
 ``compare`` puts our value beside the paper's for every published cell of a table: one row
 per cell with ``ours``, ``paper``, ``delta`` (ours - paper), a ``status`` ("ok", "not run",
-"failed", "not measured"), the stand-in flag and note, and the best value per column marked
+"failed", "not measured"), the stand-in flag and note (for rendering, both from the one
+encoding of ``ranksrgan.io.contracts``: the summaries' ``stand_in`` notes), and the best value
+per column marked
 for ours and for the paper separately (lowest NIQE / PI / 10-Ma, highest PSNR / SROCC / ...).
 A cell whose inputs were not run stays ``NaN`` with status "not run": nothing is invented; a
 "not measured" cell says why in ``warning``; ``detail`` says how a value was taken (which
@@ -28,6 +30,7 @@ import pandas as pd
 
 # Paper metric name -> our score metric (10-Ma and RMSE are derived per image below); shared
 # with config validation, which checks the report section's labels against the same tables.
+from ranksrgan.io.contracts import is_stand_in, stand_in_mask, stand_in_note, stand_in_notes
 from ranksrgan.paper_results import (
     RANKDATA_METRICS,
     RANKER_METRICS,
@@ -68,8 +71,7 @@ SUMMARY_COLUMNS = [
     "n",
     "n_failed",
     "excluded",
-    "stand_in",
-    "stand_in_note",
+    "stand_in",  # the note of the group's stand-in rows ("" = none; ranksrgan.io.contracts)
     "protocol",
 ]
 # Why a score row is left out of the mean (the order the cell's note lists them in).
@@ -132,7 +134,7 @@ def score_summary(
     (never averaged: a mean of inf says nothing), or an image of the dataset without a row
     (the dataset's images: ``images`` (dataset -> image names, e.g. from the data manifest)
     together with every image the dataset has a score row for). ``excluded`` says which
-    image was left out and why; ``stand_in`` is true when any row is a stand-in.
+    image was left out and why; ``stand_in`` is the note of its stand-in rows (``""``: none).
     """
     if scores.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -174,8 +176,7 @@ def score_summary(
                 "n": len(ok),
                 "n_failed": sum(len(v) for v in why.values()),
                 "excluded": _excluded_text(why),
-                "stand_in": bool(g["stand_in"].any()),
-                "stand_in_note": _join(g["stand_in_note"]),
+                "stand_in": stand_in_note(stand_in_notes(g)),
                 "protocol": _join(g["protocol"]),
             }
         )
@@ -189,8 +190,7 @@ def _srocc(a: pd.Series, b: pd.Series) -> float:
 
 
 RANKER_COLUMNS = ["name", "n", "n_patches", "n_excluded", "srocc", "e_sr1_sr2", "e_source",
-                  "e_n", "e_sr1", "e_sr2", "n_params", "n_params_from", "stand_in",
-                  "stand_in_note"]
+                  "e_n", "e_sr1", "e_sr2", "n_params", "n_params_from", "stand_in"]
 E_SIGMOID = "after sigmoid"  # e_source: eval_summary.json's e_sr1_sr2 (the Ranker stage's)
 E_RAW = "raw outputs"  # e_source: computed here from eval.parquet's outputs
 
@@ -205,7 +205,8 @@ def _number(v: Any) -> float:
 def _from_summary(row: dict, s: Mapping[str, Any]) -> dict:
     """Lay the Ranker stage's own numbers (``eval_summary.json`` / ``model.json``) over a row
     computed from eval.parquet: its E|SR1-SR2| (after the rank-content sigmoid) wins when it
-    is recorded at all, even null (no position held both patches); its parameter count."""
+    is recorded at all, even null (no position held both patches); its parameter count; its
+    stand-in note."""
     if "e_sr1_sr2" in s:
         n = _number(s.get("n_sr1_sr2"))
         row.update(e_sr1_sr2=_number(s["e_sr1_sr2"]), e_source=E_SIGMOID,
@@ -215,6 +216,8 @@ def _from_summary(row: dict, s: Mapping[str, Any]) -> dict:
     n = _number(s.get("n_params"))
     if math.isfinite(n):
         row.update(n_params=n, n_params_from=str(s.get("n_params_from") or "eval_summary.json"))
+    # the summary's stand-in note joins the rows' (a Ranker without validation rows has one)
+    row["stand_in"] = stand_in_note([row["stand_in"], s.get("stand_in")])
     return row
 
 
@@ -238,6 +241,7 @@ def ranker_summary(
     NaN or infinite are left out (``n_excluded`` counts them; ``n`` counts the patches used).
     ``names``: every Ranker whose evaluation was read; one without any patch gets a row
     with ``n_patches`` 0 (its cells say "no validation patches" rather than "not run").
+    ``stand_in``: the stand-in note of its evaluation rows and its summary (``""``: none).
     """
     summaries = summaries or {}
     rows = []
@@ -245,7 +249,7 @@ def ranker_summary(
         rows.append(_from_summary(
             {"name": name, "n": 0, "n_patches": 0, "n_excluded": 0, "srocc": np.nan,
              "e_sr1_sr2": np.nan, "e_source": E_RAW, "e_n": 0, "e_sr1": sr1, "e_sr2": sr2,
-             "n_params": np.nan, "n_params_from": "", "stand_in": False, "stand_in_note": ""},
+             "n_params": np.nan, "n_params_from": "", "stand_in": ""},
             summaries.get(name) or {}))
     for name, g_all in evals.groupby("name", sort=True):
         out = pd.to_numeric(g_all["output"], errors="coerce").astype(float)
@@ -258,9 +262,6 @@ def ranker_summary(
             if sr1 in w.columns and sr2 in w.columns:
                 diff = (w[sr1] - w[sr2]).abs().dropna()
                 e, e_n = (float(diff.mean()) if len(diff) else np.nan), len(diff)
-        si = (g_all["stand_in"].fillna("").astype(str) if "stand_in" in g_all.columns
-              else pd.Series([""]))
-        notes = [s for s in si if s not in ("", "False", "false", "0")]
         rows.append(_from_summary(
             {
                 "name": name,
@@ -275,8 +276,7 @@ def ranker_summary(
                 "e_sr2": sr2,
                 "n_params": np.nan,
                 "n_params_from": "",
-                "stand_in": bool(notes),
-                "stand_in_note": _join(n for n in notes if n not in ("True", "true", "1")),
+                "stand_in": stand_in_note(stand_in_notes(g_all)),
             },
             summaries.get(str(name)) or {},
         ))
@@ -330,7 +330,8 @@ def _e_detail(h: pd.Series) -> str:
 
 def _ranker_cell(metric: str, h: pd.Series, out: dict) -> dict:
     """A SROCC / E|SR1-SR2| / Params (K) cell from one Ranker's summary row."""
-    out.update(n=int(h["n"]), stand_in=bool(h["stand_in"]), stand_in_note=h["stand_in_note"])
+    note = stand_in_note([h["stand_in"]])
+    out.update(n=int(h["n"]), stand_in=is_stand_in(note), stand_in_note=note)
     if metric in RANKER_PARAM_METRICS:  # the network's size: no validation patch needed
         out["n"] = 0
         if pd.isna(h["n_params"]):
@@ -409,13 +410,9 @@ def _ours_for(
         if hit.empty:
             return out
         h = hit.iloc[0]
-        ds_note = mapping.dataset_stand_ins.get(row["dataset"], "")
-        out.update(
-            n=int(h["n"]),
-            stand_in=bool(h["stand_in"]) or bool(ds_note),
-            stand_in_note=_join([h["stand_in_note"], ds_note]),
-            protocol=h["protocol"],
-        )
+        note = stand_in_note([h["stand_in"], mapping.dataset_stand_ins.get(row["dataset"])])
+        out.update(n=int(h["n"]), stand_in=is_stand_in(note), stand_in_note=note,
+                   protocol=h["protocol"])
         if h["n_failed"]:
             out["warning"] = (f"{h['n_failed']} of {h['n'] + h['n_failed']} images failed, "
                               f"not in the mean ({h['excluded']})")
@@ -548,7 +545,7 @@ def summary_table(scores: pd.DataFrame, dataset: str | None = None) -> pd.DataFr
     if s.empty:
         return pd.DataFrame()
     table = s.pivot_table(index=["dataset", "method"], columns="metric", values="value")
-    flags = s.groupby(["dataset", "method"]).agg(
+    flags = s.assign(stand_in=stand_in_mask(s)).groupby(["dataset", "method"]).agg(
         stand_in=("stand_in", "any"), failed=("n_failed", "sum")
     )
     return table.join(flags)

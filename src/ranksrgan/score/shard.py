@@ -32,7 +32,7 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import ImagePolicy, read_image
-from ranksrgan.io.contracts import HR, SCORE_COLUMNS
+from ranksrgan.io.contracts import HR, SCORE_COLUMNS, stand_in_note, stand_in_notes
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.io.shards import PartialRows, fingerprint, require_files, shard_rows
 from ranksrgan.io.verify import verify_sha256
@@ -41,6 +41,9 @@ from ranksrgan.metrics import Metric
 log = logging.getLogger(__name__)
 
 COLUMNS = list(SCORE_COLUMNS)
+# The row format, part of every image's fingerprint: rows of an older format in a partial
+# file are scored again (2: ``stand_in`` is the note string, no ``stand_in_note``).
+ROW_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Item:
     image: str
     path: str
     hr_path: str
-    stand_in: str = ""  # why the SR method is a stand-in (sr manifest), "" for a real one
+    stand_in: str = ""  # the sr manifest's stand-in note (why the SR output is one), "" = none
     sha256: str = ""  # recorded hash of ``path`` ("" = none recorded)
     hr_sha256: str = ""  # recorded hash of ``hr_path``
     source: str = ""  # the manifest that lists ``path`` (for messages)
@@ -65,13 +68,7 @@ def shard_items(
     shard_size: int,
 ) -> list[Item]:
     """Images of shard ``shard`` (all when None): image ``i`` (sorted) is in shard ``i // size``."""
-    data = read_manifest(
-        data_manifest,
-        ("image", "hr_path"),
-        "data manifest",
-        root=Path(data_manifest).parent,
-        names=("image",),
-    )
+    data = read_manifest(data_manifest, ("image", "hr_path"), "data manifest")
     hr_hash = _hashes(data, "hr_sha256")
     notes: dict[str, str] = {}
     if method == HR:
@@ -79,17 +76,10 @@ def shard_items(
     else:
         if sr_manifest is None:
             raise RankSRGANError(f"method {method}: an sr manifest is required (only HR has none)")
-        sr = read_manifest(
-            sr_manifest,
-            ("image", "path"),
-            "sr manifest",
-            root=Path(sr_manifest).parent,
-            names=("image",),
-        )
+        sr = read_manifest(sr_manifest, ("image", "path"), "sr manifest")
         paths, hashes = dict(zip(sr["image"], sr["path"], strict=True)), _hashes(sr, "sr_sha256")
         source = f"{sr_manifest} (sr manifest)"
-        if "stand_in" in sr.columns:
-            notes = dict(zip(sr["image"], sr["stand_in"].fillna("").astype(str), strict=True))
+        notes = dict(zip(sr["image"], stand_in_notes(sr, sr_manifest), strict=True))
         missing = sorted(set(data["image"]) - set(paths))
         if missing:
             raise RankSRGANError(f"{sr_manifest}: no {method} output for image {missing[0]}")
@@ -136,10 +126,8 @@ def _row(dataset, method, item, metric: Metric, value, h, w, error) -> dict:
         "shave": int(metric.params.get("shave", -1)),
         "protocol": json.dumps(metric.params, sort_keys=True, default=str),
         "params_hash": metric.params_hash,
-        "stand_in": bool(metric.stand_in or item.stand_in),
-        "stand_in_note": "; ".join(
-            n for n in (item.stand_in, "SYNTHETIC NRQM model" if metric.stand_in else "") if n
-        ),
+        # the one encoding (ranksrgan.io.contracts): the SR output's and the metric's reasons
+        "stand_in": stand_in_note([item.stand_in, metric.stand_in]),
         "error": error,
     }
 
@@ -216,7 +204,8 @@ def score_shard(
         require_files(((it.image, it.hr_path) for it in items), "HR image")
     store = PartialRows(out, COLUMNS, dtypes=DTYPES)
     # what an image's rows depend on besides its input files
-    settings = (dataset, method, asdict(policy), sorted((m.name, m.params_hash) for m in metrics))
+    settings = (dataset, method, asdict(policy), sorted((m.name, m.params_hash) for m in metrics),
+                ROW_FORMAT)
     reused = 0
     rerun = "the data stage" if method == HR else "the sr stage"
     for item in items:
@@ -250,7 +239,6 @@ DTYPES = {
     "shave": "int64",
     "protocol": str,
     "params_hash": str,
-    "stand_in": bool,
-    "stand_in_note": str,
+    "stand_in": str,
     "error": str,
 }

@@ -112,7 +112,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stand-in",
         type=_none_or,
         default=None,
-        help="label when the weights are a stand-in (default: from G.json beside the weights)",
+        help="stand-in note of the weights: why their outputs are stand-ins (default: the "
+        "stand_in of the G.json beside the weights)",
     )
     r.add_argument("--shard", type=nonnegative_int, required=True)
     r.add_argument("--shard-size", type=positive_int, required=True)

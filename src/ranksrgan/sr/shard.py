@@ -26,7 +26,13 @@ import torch
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import read_image, write_png
-from ranksrgan.io.contracts import DATA_MANIFEST_COLUMNS, SR_MANIFEST_COLUMNS
+from ranksrgan.io.contracts import (
+    DATA_MANIFEST_COLUMNS,
+    SR_MANIFEST_COLUMNS,
+    STAND_IN,
+    stand_in_note,
+    stand_in_of,
+)
 from ranksrgan.io.device import pick_device
 from ranksrgan.io.parquet import read_manifest, write_manifest
 from ranksrgan.io.shards import (
@@ -63,7 +69,7 @@ class MethodSpec:
     weights_sha256: str | None = None  # expected: full hash or a prefix; None = file-name prefix
     layout: str = "auto"
     param_key: str = "auto"
-    stand_in: str | None = None  # overrides the G.json sidecar's label
+    stand_in: str | None = None  # a stand-in note overriding the G.json sidecar's (None: G.json)
 
 
 def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
@@ -71,6 +77,13 @@ def read_weights_sidecar(weights: str | os.PathLike) -> dict[str, Any] | None:
     from ranksrgan.fit.export import read_metadata  # the toolkit owns the sidecar format
 
     return read_metadata(weights)
+
+
+def weights_sidecar_path(weights: str | os.PathLike) -> Path:
+    """Where :func:`read_weights_sidecar` looks (for messages)."""
+    from ranksrgan.fit.export import metadata_path
+
+    return metadata_path(weights)
 
 
 class Upscaler:
@@ -85,7 +98,8 @@ class Upscaler:
     ):
         opts = opts if opts is not None else InferenceOptions()
         self.spec, self.opts, self.scale = spec, opts, scale
-        self.stand_in = spec.stand_in
+        # the one stand-in encoding (ranksrgan.io.contracts): a note, "" = not a stand-in
+        self.stand_in = stand_in_note([spec.stand_in])
         if spec.kind == "bicubic":
             self.model, self.weights_sha256, self.device, self.precision = None, None, "cpu", "fp64"
             self.weights_name = None
@@ -107,8 +121,8 @@ class Upscaler:
         )
         if side is not None:
             self._check_sidecar(side)
-            if self.stand_in is None and side.get("stand_in"):
-                self.stand_in = "; ".join(side.get("labels") or []) or "stand-in"
+            if spec.stand_in is None:
+                self.stand_in = stand_in_of(side.get(STAND_IN), weights_sidecar_path(spec.weights))
         expected = spec.weights_sha256
         if expected is None and side is not None:
             expected = side.get("weights_sha256")  # the training stage records G.pth's hash
@@ -161,9 +175,7 @@ class Upscaler:
 def shard_rows(manifest: str | os.PathLike, shard: int, shard_size: int) -> pd.DataFrame:
     """Rows of shard ``shard`` of a data manifest (``ranksrgan.io.shards.shard_rows``)."""
     p = Path(manifest)
-    df = read_manifest(
-        p, ("image", "lr_path", "lr_sha256"), "data manifest", root=p.parent, names=("image",)
-    )
+    df = read_manifest(p, ("image", "lr_path", "lr_sha256"), "data manifest")
     return shard_of(df, shard, shard_size, source=p)
 
 
