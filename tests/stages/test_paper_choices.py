@@ -97,7 +97,7 @@ def test_srgan_basicsr_preset_resolves_to_basicsr_2018_options(paper):
     assert (lo.pixel_weight, lo.pixel_criterion) == (1e-2, "l1")
     assert (lo.perceptual_weight, lo.perceptual_layer, lo.perceptual_criterion) == (
         1.0, "conv5_4", "l1")
-    assert (lo.gan_weight, lo.gan_kind, lo.rank_weight) == (5e-3, "vanilla", 0.0)
+    assert (lo.gan_weight, lo.gan_kind, lo.rank) == (5e-3, "vanilla", ())
     assert (o.lr_g, o.lr_d, o.betas) == (1e-4, 1e-4, (0.9, 0.999))
     assert o.milestones == (50000, 100000, 200000, 300000) and o.gamma == 0.5
     assert (o.iterations, o.seed, o.init) == (500000, 0, "srresnet")

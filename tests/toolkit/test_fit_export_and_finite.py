@@ -143,7 +143,7 @@ def test_stage_ranker_is_loaded_and_its_labels_reach_the_generator(tmp_path):
         TrainPaths(
             out_dir=tmp_path / "rk",
             train_manifests=paths.train_manifests,
-            ranker=weights,
+            rankers=(weights,),
             cache_dir=paths.cache_dir,
         ),
         torch.device("cpu"),
@@ -153,13 +153,16 @@ def test_stage_ranker_is_loaded_and_its_labels_reach_the_generator(tmp_path):
     g = trainer.run()
     meta = read_metadata(g)
     assert "Ranker: tiny demo Ranker" in meta["stand_in"].split("; ") and "labels" not in meta
-    assert meta["ranker"] == str(weights) and len(meta["ranker_sha256"]) == 64
+    assert [r["path"] for r in meta["rankers"]] == [str(weights)]
+    assert len(meta["rankers"][0]["sha256"]) == 64
 
     wrong = tmp_path / "wrong.pth"
     export_weights(build("ranker_vgg8", nf=8), wrong)
     with pytest.raises(RankSRGANError, match="does not match the Ranker"):
         Trainer(
             opts,
-            TrainPaths(out_dir=tmp_path / "w", train_manifests=paths.train_manifests, ranker=wrong),
+            TrainPaths(
+                out_dir=tmp_path / "w", train_manifests=paths.train_manifests, rankers=(wrong,)
+            ),
             torch.device("cpu"),
         )

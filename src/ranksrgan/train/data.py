@@ -50,10 +50,7 @@ SCALE = 4
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """The data stage's manifest (image, hr_path, lr_path), sorted by image; its paths must
     stay inside the manifest's folder and its image names be plain file names."""
-    return read_stage_manifest(
-        path, ("image", "hr_path", "lr_path"), "data manifest", root=Path(path).parent,
-        names=("image",),
-    )
+    return read_stage_manifest(path, ("image", "hr_path", "lr_path"), "data manifest")
 
 
 def _cache_key(frames: list[pd.DataFrame]) -> str:

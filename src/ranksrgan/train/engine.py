@@ -52,6 +52,7 @@ from ranksrgan.fit.export import metadata_labels
 from ranksrgan.fit.loop import LoopTrainer, Placement, StepLog, adam_multistep
 from ranksrgan.fit.resume import run_key
 from ranksrgan.io import sha256_file, write_parquet_atomic
+from ranksrgan.io.contracts import stand_in_note
 from ranksrgan.losses import build_loss
 from ranksrgan.train.data import PatchCache, PatchDataset
 from ranksrgan.train.options import TrainOptions
@@ -372,7 +373,7 @@ class Trainer(LoopTrainer):
         write_parquet_atomic(df, self.out / "train_log.parquet")
         v = pd.DataFrame(self.val_rows, columns=["iteration", "image", "psnr", "niqe"])
         v.insert(0, "preset", self.opts.name)
-        v["stand_in"] = "; ".join(self.labels)
+        v["stand_in"] = stand_in_note(self.labels)
         write_parquet_atomic(v, self.out / "val.parquet")
 
     def export(self) -> Path:
@@ -402,8 +403,7 @@ class Trainer(LoopTrainer):
                     self.opts.losses.rankers_to_load(), self.paths.rankers, strict=True
                 )
             ],
-            "stand_in": bool(self.labels),
-            "labels": self.labels,
+            "stand_in": stand_in_note(self.labels),
             "config_sha256": self.opts.config_sha256,
             "weights_sha256": weights_sha256,
             "last_validation": last_val,
