@@ -21,7 +21,7 @@ demo: $(STAMP)
 	@echo "Report: $(CURDIR)/results/demo/report/index.html (Markdown: results/demo/report/index.md)"
 
 # The miniature study of the paper's claim on real photos (README "Miniature study"; not part
-# of `make test`): ~35 min on 2 CPU cores (at most 60). MINI_CONFIG=config/mini_gpu.yaml: the GPU setting.
+# of `make test`): 34-42 min on 2 shared CPU cores (at most 60). MINI_CONFIG=config/mini_gpu.yaml: the GPU setting.
 MINI_CONFIG ?= config/mini.yaml
 .PHONY: mini
 mini: $(STAMP)
