@@ -59,9 +59,7 @@ def rank_terms(preset: dict[str, Any]) -> list[dict[str, Any]]:
     term (a mapping, the paper) or a list of them (several Rankers at once, the journal
     version's RankSRGAN-NM). The one reading of that key: the config check, the workflow's
     inputs and the train stage all go through here."""
-    rank = (preset.get("losses") or {}).get("rank") or []
-    terms = [rank] if isinstance(rank, dict) else list(rank)
-    return [t for t in terms if t.get("weight")]
+    return [t for _, t in rank_term_keys(preset) if t.get("weight")]
 
 
 def rank_term_keys(preset: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

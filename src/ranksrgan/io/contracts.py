@@ -114,6 +114,11 @@ def stand_in_notes(table: pd.DataFrame, where: str | os.PathLike = "stand_in") -
     return table[STAND_IN].map(lambda v: stand_in_of(v, where)).astype(object)
 
 
+def stand_in_reasons(table: pd.DataFrame, where: str | os.PathLike = "stand_in") -> list[str]:
+    """Every stand-in reason of ``table``'s rows, once each, sorted ([] when none)."""
+    return sorted({r for note in stand_in_notes(table, where) for r in stand_in_labels(note)})
+
+
 def stand_in_mask(table: pd.DataFrame, where: str | os.PathLike = "stand_in") -> pd.Series:
     """Per row of ``table``: is it a stand-in (a non-empty note in ``stand_in``; False
     everywhere when the table has no such column)."""

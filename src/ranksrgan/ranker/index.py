@@ -23,12 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
-from ranksrgan.io.contracts import (
-    RANK_INDEX_COLUMNS,
-    read_table,
-    stand_in_labels,
-    stand_in_notes,
-)
+from ranksrgan.io.contracts import RANK_INDEX_COLUMNS, read_table, stand_in_reasons
 from ranksrgan.io.names import contained_path, rank_index_root
 from ranksrgan.io.verify import verify_sha256
 
@@ -66,8 +61,7 @@ class RankIndex:
 
     def stand_in_labels(self) -> list[str]:
         """The stand-in reasons of the index's rows (e.g. SR images of tiny demo networks)."""
-        notes = stand_in_notes(self.rows, self.path)
-        return sorted({r for note in notes for r in stand_in_labels(note)})
+        return stand_in_reasons(self.rows, self.path)
 
 
 def read_rank_index(path: str | os.PathLike) -> RankIndex:

@@ -22,7 +22,13 @@ import pandas as pd
 
 from ranksrgan.errors import RankSRGANError
 from ranksrgan.io import write_bytes_atomic
-from ranksrgan.io.contracts import STAND_IN, stand_in_labels, stand_in_mask, stand_in_notes
+from ranksrgan.io.contracts import (
+    STAND_IN,
+    stand_in_labels,
+    stand_in_mask,
+    stand_in_notes,
+    stand_in_reasons,
+)
 from ranksrgan.io.parquet import read_manifest
 from ranksrgan.paper_results import RANKER_METRICS, SCORE_METRICS, is_published
 from ranksrgan.report import figures as F
@@ -160,7 +166,7 @@ def stand_ins_of(
                          f"iterations): {', '.join(labels)}")
     if not curves.empty:
         for preset, g in curves.groupby("preset", sort=True):
-            labels = sorted({r for n in stand_in_notes(g) for r in stand_in_labels(n)})
+            labels = stand_in_reasons(g)
             if labels and preset not in training_meta:
                 lines.append(f"validation curve {preset}: {'; '.join(labels)}")
     if not sr.empty:
@@ -173,7 +179,7 @@ def stand_ins_of(
         if df is None or df.empty:
             continue
         for name, g in df.groupby("name", sort=True):
-            labels = sorted({r for n in stand_in_notes(g) for r in stand_in_labels(n)})
+            labels = stand_in_reasons(g)
             if labels:
                 lines.append(f"{kind} {name}: {'; '.join(labels)}")
     return list(dict.fromkeys(lines))
